@@ -1,0 +1,42 @@
+# Two commands: `make lab` and `make test`. Everything lives in .venv; nothing is registered globally.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+HASH   := $(shell $(PYTHON) -c "import hashlib;print(hashlib.sha256(open('pyproject.toml','rb').read()).hexdigest()[:16])")
+STAMP  := $(VENV)/.installed-$(HASH)
+# Keep Jupyter's config, data and runtime inside the venv so that `make` touches nothing global.
+export JUPYTER_PREFER_ENV_PATH := 1
+export JUPYTER_PLATFORM_DIRS   := 1
+
+.PHONY: lab test venv lint clean doctor pretrain bench
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@rm -f $(VENV)/.installed-*
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (freezelab)" >/dev/null
+	@touch $@
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/00_start_here.ipynb $(if $(filter 0,$(shell id -u)),--allow-root,) $(LAB_ARGS)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests autograder solutions benchmarks
+
+doctor: $(STAMP)
+	$(BIN)/freezelab doctor
+
+pretrain: $(STAMP)
+	$(BIN)/python -m freezelab.pretrain
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run_all
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info src/*.egg-info
