@@ -1,0 +1,66 @@
+"""Pick the compute device and make runs reproducible."""
+
+from __future__ import annotations
+
+import os
+import random
+
+import numpy as np
+import torch
+
+ENV_VAR = "FREEZELAB_DEVICE"
+_CHOICES = ("cuda", "mps", "cpu")
+
+
+def pick_device(prefer: str | None = None) -> torch.device:
+    """Return CUDA, then Apple MPS, then CPU; `prefer` or $FREEZELAB_DEVICE forces one."""
+    wanted = (prefer or os.environ.get(ENV_VAR, "")).strip().lower()
+    if wanted:
+        kind = wanted.split(":")[0]
+        if kind not in _CHOICES:
+            raise ValueError(
+                f"{ENV_VAR}={wanted!r} is not a device: use one of {', '.join(_CHOICES)} (or unset it)."
+            )
+        if kind == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError(f"{ENV_VAR} asks for CUDA but torch sees no CUDA GPU: unset it or use cpu.")
+        if kind == "mps" and not _mps_available():
+            raise RuntimeError(f"{ENV_VAR} asks for MPS but this machine has none: unset it or use cpu.")
+        return torch.device(wanted)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if _mps_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def _mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
+def describe_device(device: torch.device | None = None) -> str:
+    """One line saying which device is in use, e.g. 'cuda (NVIDIA H100)'."""
+    device = device or pick_device()
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    if device.type == "mps":
+        return "mps (Apple GPU)"
+    return f"cpu ({torch.get_num_threads()} threads)"
+
+
+def seed_everything(seed: int = 0, deterministic: bool = True) -> torch.Generator:
+    """Seed Python, NumPy and torch (all devices); optionally ask for deterministic kernels.
+
+    Returns a CPU `torch.Generator` seeded the same way, for DataLoaders and samplers.
+    """
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # also seeds CUDA and MPS
+    if deterministic:
+        # warn_only: some CUDA kernels have no deterministic version; a warning beats a crash mid-lesson.
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    return generator
