@@ -1,0 +1,226 @@
+"""Measure what freezing buys: time and memory of one training step under different freezing plans.
+
+A *plan* is a list of stage names (top-level children such as `conv1`, `layer1`, `fc`) whose parameters
+are frozen. Measurements leave the model as they found it: `requires_grad` flags, weights, buffers and
+train/eval mode are restored afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import statistics
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class StepStats:
+    """Seconds per training step: median and inter-quartile range over `repeats` timed steps."""
+
+    median: float
+    iqr: float
+    q1: float
+    q3: float
+    repeats: int
+
+
+def default_stages(model: nn.Module) -> list[str]:
+    """Top-level children that own parameters, in order (conv1, bn1, layer1, ..., fc for ResNets)."""
+    return [name for name, child in model.named_children() if any(True for _ in child.parameters())]
+
+
+def _take(stages: Sequence[str], fraction: float) -> int:
+    return max(1, int(fraction * len(stages) + 0.5))  # round half up, at least one stage
+
+
+def plans_for(model: nn.Module, stages: Sequence[str] | None = None) -> dict[str, list[str]]:
+    """Named freezing plans: plan name -> frozen stage names.
+
+    The last stage is the head and stays trainable in every plan; percentages count the other stages.
+    "first N%" freezes the early stages (the usual transfer-learning choice), "last N%" the late ones.
+    """
+    stages = list(stages) if stages is not None else default_stages(model)
+    missing = [s for s in stages if not hasattr(model, s)]
+    if missing or len(stages) < 2:
+        raise ValueError(f"need at least two stages that are attributes of the model, got {stages} "
+                         f"(missing: {missing}); pass stages=[...] with names from model.named_children().")
+    body = stages[:-1]
+    return {
+        "none": [],
+        "first 25%": body[:_take(body, 0.25)],
+        "first 50%": body[:_take(body, 0.50)],
+        "first 75%": body[:_take(body, 0.75)],
+        "all but head": body,
+        "last 25%": body[-_take(body, 0.25):],
+        "last 50%": body[-_take(body, 0.50):],
+    }
+
+
+@contextlib.contextmanager
+def applied(model: nn.Module, plan: Sequence[str]) -> Iterator[nn.Module]:
+    """Freeze the stages in `plan` (everything else trainable) inside the block; restore flags after."""
+    flags = {id(p): p.requires_grad for p in model.parameters()}
+    try:
+        model.requires_grad_(True)
+        for stage in plan:
+            model.get_submodule(stage).requires_grad_(False)
+        yield model
+    finally:
+        for p in model.parameters():
+            p.requires_grad_(flags[id(p)])
+
+
+@contextlib.contextmanager
+def _restored(model: nn.Module) -> Iterator[None]:
+    """Put weights, buffers (BatchNorm statistics) and train/eval mode back after training steps."""
+    state = copy.deepcopy(model.state_dict())
+    modes = {name: m.training for name, m in model.named_modules()}
+    try:
+        yield
+    finally:
+        model.load_state_dict(state)
+        for name, m in model.named_modules():
+            m.training = modes[name]
+
+
+def _step_fn(model: nn.Module, batch: Batch, device: torch.device) -> Callable[[], None]:
+    """One SGD step over the trainable parameters only (what the optimizer would see after freezing)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("this plan freezes every parameter: nothing to train, so there is no step to time.")
+    optimizer = torch.optim.SGD(params, lr=1e-3, momentum=0.9)
+    x, y = (t.to(device) for t in batch)
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)  # CUDA kernels are asynchronous: wait before reading the clock
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+def _device(model: nn.Module, device: torch.device | str | None) -> torch.device:
+    if device is not None:
+        return torch.device(device)
+    first = next(model.parameters(), None)
+    return first.device if first is not None else torch.device("cpu")
+
+
+def step_time(model: nn.Module, batch: Batch, plan: Sequence[str] = (), device: torch.device | str | None = None,
+              repeats: int = 10, warmup: int = 2) -> StepStats:
+    """Time forward + backward + optimizer step with `plan` frozen; median and IQR over `repeats`."""
+    if repeats < 1:
+        raise ValueError(f"repeats={repeats}: need at least one timed step.")
+    device = _device(model, device)
+    model.to(device)
+    times = []
+    with _restored(model), applied(model, plan):
+        model.train()
+        step = _step_fn(model, batch, device)
+        for _ in range(warmup):
+            step()
+        for _ in range(repeats):
+            _sync(device)
+            start = time.perf_counter()
+            step()
+            _sync(device)
+            times.append(time.perf_counter() - start)
+    q1, _, q3 = statistics.quantiles(times, n=4) if len(times) > 1 else (times[0],) * 3
+    return StepStats(median=statistics.median(times), iqr=q3 - q1, q1=q1, q3=q3, repeats=repeats)
+
+
+def saved_activation_bytes(model: nn.Module, batch: Batch, plan: Sequence[str] = (),
+                           device: torch.device | str | None = None) -> int:
+    """Bytes autograd keeps for backward in one forward pass (de-duplicated, parameters excluded)."""
+    device = _device(model, device)
+    model.to(device)
+    x, y = (t.to(device) for t in batch)
+    storages: dict[int, int] = {}
+    param_ptrs = {p.untyped_storage().data_ptr() for p in model.parameters()}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        storage = t.untyped_storage()
+        # Several ops often save the same tensor (ReLU output, next conv input): count it once.
+        if storage.data_ptr() not in param_ptrs:
+            storages[storage.data_ptr()] = max(storages.get(storage.data_ptr(), 0), storage.nbytes())
+        return t
+
+    with _restored(model), applied(model, plan), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        model.train()
+        F.cross_entropy(model(x), y)
+    return sum(storages.values())
+
+
+def peak_memory(model: nn.Module, batch: Batch, plan: Sequence[str] = (),
+                device: torch.device | str | None = None) -> int:
+    """Memory one training step needs on top of the model, in bytes.
+
+    CUDA: peak allocated during the step minus what was allocated before it (activations, gradients,
+    optimizer state). Elsewhere: the bytes of tensors saved for backward (`saved_activation_bytes`).
+    """
+    device = _device(model, device)
+    if device.type != "cuda":
+        return saved_activation_bytes(model, batch, plan, device)
+    model.to(device)
+    with _restored(model), applied(model, plan):
+        model.train()
+        step = _step_fn(model, batch, device)
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        before = torch.cuda.memory_allocated(device)
+        step()
+        torch.cuda.synchronize(device)
+        peak = torch.cuda.max_memory_allocated(device) - before
+    return int(peak)
+
+
+def compare_plans(model_fn: Callable[[], nn.Module], batch: Batch, plans: dict[str, Sequence[str]] | None = None,
+                  device: torch.device | str | None = None, repeats: int = 10, warmup: int = 2,
+                  progress: bool = True) -> list[dict]:
+    """Time and memory of one step per plan, with ratios against the "none" plan (or the first)."""
+    from .inspect import count_parameters
+
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    model = model_fn().to(device)
+    plans = plans if plans is not None else plans_for(model)
+    rows = []
+    for name, plan in tqdm(plans.items(), desc="freezing plans", disable=not progress, leave=False):
+        with applied(model, plan):
+            count = count_parameters(model)
+        stats = step_time(model, batch, plan, device, repeats=repeats, warmup=warmup)
+        rows.append({"plan": name, "frozen": list(plan), "trainable": count.trainable, "total": count.total,
+                     "median_s": stats.median, "iqr_s": stats.iqr,
+                     "memory_bytes": peak_memory(model, batch, plan, device)})
+    base = next((r for r in rows if r["plan"] == "none"), rows[0])
+    for row in rows:
+        row["time_ratio"] = row["median_s"] / base["median_s"]
+        row["memory_ratio"] = row["memory_bytes"] / base["memory_bytes"] if base["memory_bytes"] else float("nan")
+    return rows
+
+
+def format_rows(rows: list[dict]) -> str:
+    """The rows of `compare_plans` as a text table."""
+    lines = [f"{'plan':<13} {'trainable':>11} {'step ms':>9} {'IQR ms':>8} {'x none':>7} "
+             f"{'memory MB':>10} {'x none':>7}  frozen stages"]
+    for r in rows:
+        lines.append(f"{r['plan']:<13} {r['trainable']:>11,} {1e3 * r['median_s']:>9.2f} {1e3 * r['iqr_s']:>8.2f} "
+                     f"{r['time_ratio']:>7.2f} {r['memory_bytes'] / 2**20:>10.2f} {r['memory_ratio']:>7.2f}  "
+                     f"{', '.join(r['frozen']) or '-'}")
+    return "\n".join(lines)
