@@ -1,0 +1,43 @@
+"""Time every lesson notebook top to bottom on this machine, against the course budgets.
+
+    python -m benchmarks.notebook_times            # all notebooks
+    python -m benchmarks.notebook_times 01 06      # notebooks whose name starts with these
+
+Each notebook runs in a fresh kernel (nbclient), so kernel start-up is included in its time.
+Budgets: 30 s per notebook, 3 minutes for the whole course.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from record_notebook_outputs import execute, notebook_paths  # noqa: E402
+
+NOTEBOOK_BUDGET_S = 30.0
+COURSE_BUDGET_S = 180.0
+
+
+def main(argv: list[str]) -> int:
+    """Run the chosen notebooks, print a table of run times, and return 1 if a budget is exceeded."""
+    paths = [p for p in notebook_paths() if not argv or any(p.name.startswith(a) for a in argv)]
+    if not paths:
+        print(f"no notebook matches {argv}", file=sys.stderr)
+        return 2
+    times = {}
+    for path in paths:
+        _, seconds = execute(path)
+        times[path.stem] = round(seconds, 2)
+        flag = "" if seconds <= NOTEBOOK_BUDGET_S else f"  OVER the {NOTEBOOK_BUDGET_S:.0f} s budget"
+        print(f"{path.stem:20} {seconds:6.1f} s{flag}", flush=True)
+    total = sum(times.values())
+    print(f"{'total':20} {total:6.1f} s  (budget {COURSE_BUDGET_S:.0f} s for the course)")
+    print(json.dumps({"notebook_seconds": times, "total_seconds": round(total, 2)}))
+    over = total > COURSE_BUDGET_S or any(t > NOTEBOOK_BUDGET_S for t in times.values())
+    return 1 if over else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,97 @@
+"""Every lesson notebook: in sync with its jupytext source, committed without outputs, and run by nbval.
+
+Cells tagged `check-output` must print exactly their golden text (notebooks/expected/<slug>.json);
+other cells only have to run without error. Re-record goldens with `python -m tests.record_notebook_outputs`.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jupytext
+import nbformat
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from record_notebook_outputs import (  # noqa: E402
+    NOTEBOOKS,
+    RECORD_CMD,
+    inject_goldens,
+    is_checked,
+    notebook_paths,
+    run_env,
+)
+
+LESSONS = ("00_start_here", "01_requires_grad", "02_counting", "03_strategies", "04_transfer",
+           "05_workflows", "06_pitfalls", "07_speed", "08_evaluation", "09_peft", "10_cheat_sheet")
+PATHS = notebook_paths()
+
+
+def _cells(nb) -> list[tuple[str, str, bool]]:
+    return [(c.cell_type, c.source.strip(), is_checked(c)) for c in nb.cells]
+
+
+def test_notebooks_are_lessons():
+    """Every notebook has a jupytext source; names follow NN_slug."""
+    assert PATHS, "no notebooks found in notebooks/"
+    for path in PATHS:
+        assert path.with_suffix(".py").exists(), f"{path.name} has no paired {path.stem}.py"
+    for py in NOTEBOOKS.glob("[0-9][0-9]_*.py"):
+        assert py.with_suffix(".ipynb").exists(), (
+            f"{py.name} has no notebook: run `jupytext --to ipynb {py.name}` in notebooks/")
+
+
+@pytest.mark.skipif(len(PATHS) < len(LESSONS), reason="the course is still being written")
+def test_all_lessons_exist():
+    """The whole course, 00 to 10, is there."""
+    assert sorted(p.stem for p in PATHS) == sorted(LESSONS)
+
+
+@pytest.mark.parametrize("path", PATHS, ids=[p.stem for p in PATHS])
+def test_notebook_in_sync_and_clean(path: Path):
+    """The .ipynb has the same cells as its .py, no outputs, and the python3 kernelspec."""
+    ipynb = nbformat.read(path, as_version=4)
+    py = jupytext.read(path.with_suffix(".py"))
+    fix = f"run `jupytext --sync notebooks/{path.stem}.py` (or --to ipynb --update) and commit both files"
+    assert _cells(ipynb) == _cells(py), f"{path.name} and {path.stem}.py differ: {fix}"
+    for i, cell in enumerate(ipynb.cells):
+        if cell.cell_type == "code":
+            assert not cell.outputs and cell.execution_count is None, (
+                f"{path.name} cell {i} has outputs committed: clear them ({fix})")
+    assert ipynb.metadata.get("kernelspec", {}).get("name") == "python3", (
+        f"{path.name} must use the 'python3' kernelspec")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", PATHS, ids=[p.stem for p in PATHS])
+def test_notebook_runs_and_prints_goldens(path: Path, tmp_path: Path):
+    """nbval runs the notebook top to bottom and compares tagged cells with their goldens."""
+    work = tmp_path / "notebooks"
+    shutil.copytree(NOTEBOOKS, work, ignore=shutil.ignore_patterns("expected", ".ipynb_checkpoints"))
+    checked = inject_goldens(path, work / path.name)
+    cmd = [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-p", "no:cacheprovider",
+           "-q", "--color=no", "--nbval-cell-timeout=120", path.name]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=work, env=run_env(tmp_path / "data"), capture_output=True, text=True,
+                          timeout=600)
+    seconds = time.perf_counter() - start
+    (tmp_path / "wall_time.json").write_text(json.dumps({"notebook": path.name, "seconds": seconds}))
+    print(f"{path.name}: {seconds:.1f} s, {checked} checked cells")
+    assert proc.returncode == 0, (
+        f"{path.name} failed under nbval (if a checked output changed on purpose, re-record with "
+        f"`{RECORD_CMD} {path.stem}`):\n{proc.stdout[-6000:]}\n{proc.stderr[-2000:]}")
+
+
+def test_missing_golden_is_reported(tmp_path: Path):
+    """A tagged cell without a recorded golden fails with the command that fixes it."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("print(1)", metadata={"tags": ["check-output"]})]
+    path = tmp_path / "99_not_a_lesson.ipynb"
+    nbformat.write(nb, path)
+    with pytest.raises(LookupError, match="record_notebook_outputs 99_not_a_lesson"):
+        inject_goldens(path, tmp_path / "out.ipynb")
