@@ -1,0 +1,1 @@
+"""Grading tools for instructors and learners: `freezelab release`, `freezelab grade`, `freezelab check`."""

@@ -1,0 +1,456 @@
+"""`freezelab grade SUBMISSIONS`: autograde a class with nbgrader, in parallel, without losing a grade.
+
+SUBMISSIONS is one of
+- an nbgrader `submitted/` tree: `<student>/<assignment>/<notebook>.ipynb`;
+- a folder or .zip of notebooks from an LMS, one per student, named `<student>.ipynb` (then give
+  --assignment, or the assignment is recognised from the notebook's graded cells) or
+  `<student>_<assignment>.ipynb` / `<student>-<assignment>.ipynb`.
+Every submission is graded on a scratch copy of the course root; workers each own one copy and
+merge each finished student into a scratch master gradebook. --out receives grades.csv (nbgrader's
+export), cells.csv, feedback/<student>/<assignment>/*.html (hidden checks removed), gradebook.db,
+autograded/ and summary.txt. --into-course also merges the results into the course root so that
+formgrader shows them for manual grading.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import queue
+import re
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import warnings
+import zipfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from .course import (
+    CHECKS_PACKAGE,
+    HIDDEN_BEGIN,
+    SECRET_MARKERS,
+    GradingError,
+    copy_course,
+    find_course,
+    generate,
+    last_error_line,
+    list_assignments,
+    nbgrader,
+    strip_hidden,
+    use_venv_tools,
+)
+
+CELL_COLUMNS = ["student_id", "assignment", "notebook", "cell", "score", "max_score", "status"]
+
+
+@dataclass
+class Submission:
+    """One student's notebooks for one assignment, or the reason it cannot be graded."""
+
+    student: str
+    assignment: str | None
+    files: list[Path] = field(default_factory=list)
+    source: str = ""
+    error: str | None = None
+    seconds: float = 0.0
+
+
+# ---------------------------------------------------------------- collecting submissions
+
+def _student_id(text: str) -> str:
+    """A student id nbgrader accepts (letters, digits, '.', '_', '-')."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_.") or "anonymous"
+
+
+def _grade_ids(path: Path) -> set[str]:
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except Exception:
+        return set()
+    return {c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells} - {None}
+
+
+def _recognise(path: Path, course: Path, assignments: list[str]) -> str | None:
+    """The assignment whose source notebook shares the most graded cell ids with this notebook."""
+    ids = _grade_ids(path)
+    best = max(assignments, key=lambda a: sum(len(ids & _grade_ids(nb))
+                                             for nb in (course / "source" / a).glob("*.ipynb")))
+    hits = sum(len(ids & _grade_ids(nb)) for nb in (course / "source" / best).glob("*.ipynb"))
+    return best if hits else None
+
+
+def collect(src: Path, course: Path, assignment: str | None, scratch: Path) -> list[Submission]:
+    """Find every submission in a submitted/ tree, a folder of notebooks, or a zip of either."""
+    assignments = list_assignments(course)
+    if assignment and assignment not in assignments:
+        raise GradingError(f"unknown assignment {assignment!r}; the course has: {', '.join(assignments)}")
+    if not src.exists():
+        raise GradingError(f"{src}: no such file or folder")
+    if src.is_file():
+        if not zipfile.is_zipfile(src):
+            raise GradingError(f"{src}: not a folder or a .zip of notebooks")
+        unzipped = scratch / "unzipped"
+        with zipfile.ZipFile(src) as zf:
+            zf.extractall(unzipped)
+        src = unzipped
+    # a zip often wraps everything in one folder: look inside it
+    entries = [p for p in src.iterdir() if not p.name.startswith((".", "__MACOSX"))]
+    if len(entries) == 1 and entries[0].is_dir() and entries[0].name not in assignments:
+        src = entries[0]
+    wanted = [assignment] if assignment else assignments
+    tree = [d for d in src.iterdir() if d.is_dir() and any((d / a).is_dir() for a in assignments)]
+    subs: list[Submission] = []
+    if tree:  # nbgrader's submitted/<student>/<assignment>/*.ipynb
+        for student_dir in sorted(tree):
+            for a in wanted:
+                files = sorted((student_dir / a).glob("*.ipynb"))
+                if files:
+                    subs.append(Submission(_student_id(student_dir.name), a, files,
+                                           f"{student_dir.name}/{a}"))
+        return subs
+    for path in sorted(src.rglob("*.ipynb")):
+        if ".ipynb_checkpoints" in path.parts:
+            continue
+        stem, a = path.stem, None
+        for name in assignments:
+            if stem.endswith(("_" + name, "-" + name)) and len(stem) > len(name) + 1:
+                stem, a = stem[: -len(name) - 1], name
+        if a and assignment and a != assignment:
+            continue
+        a = a or assignment or _recognise(path, course, assignments)
+        sub = Submission(_student_id(stem), a, [path], path.name)
+        if a is None:
+            sub.error = ("cannot tell which assignment this is: name it <student>_<assignment>.ipynb "
+                         "or pass --assignment")
+        subs.append(sub)
+    seen = Counter((s.student, s.assignment) for s in subs)
+    for s in subs:
+        if seen[(s.student, s.assignment)] > 1 and not s.error:
+            s.error = f"{seen[(s.student, s.assignment)]} files for the same student and assignment"
+    return subs
+
+
+def precheck(sub: Submission) -> str | None:
+    """Problems nbgrader would report obscurely (or fail the batch on), as one line."""
+    for path in sub.files:
+        try:
+            nb = nbformat.read(path, as_version=4)
+        except Exception as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            return f"{path.name} is not a valid notebook (corrupt JSON?): {first[:150]}"
+        ids = Counter(c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells)
+        dup = [i for i, n in ids.items() if i and n > 1]
+        if dup:
+            return f"{path.name}: graded cell {dup[0]!r} appears {ids[dup[0]]} times (copied cell?)"
+    return None
+
+
+# ---------------------------------------------------------------- gradebook helpers
+
+def _url(course: Path) -> str:
+    return f"sqlite:///{course / 'gradebook.db'}"
+
+
+def merge_submission(src: Path, dst: Path, assignment: str, student: str) -> None:
+    """Copy one student's grades and comments from the gradebook of `src` into that of `dst`."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(_url(src)) as a, Gradebook(_url(dst)) as b, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # SQLAlchemy chatters about objects that nbgrader adds later
+        sub = a.find_submission(assignment, student)
+        b.update_or_create_student(student)
+        try:
+            b.remove_submission(assignment, student)
+        except MissingEntry:
+            pass
+        b.add_submission(assignment, student, **({"timestamp": sub.timestamp} if sub.timestamp else {}))
+        for nb in sub.notebooks:
+            for g in nb.grades:
+                d = b.find_grade(g.name, nb.name, assignment, student)
+                d.auto_score, d.manual_score = g.auto_score, g.manual_score
+                d.extra_credit, d.needs_manual_grade = g.extra_credit, g.needs_manual_grade
+            for c in nb.comments:
+                d = b.find_comment(c.name, nb.name, assignment, student)
+                d.auto_comment, d.manual_comment = c.auto_comment, c.manual_comment
+        b.db.commit()
+
+
+def cell_rows(course: Path, sub: Submission) -> list[dict]:
+    """cells.csv rows for one submission (status 'failed' on every graded cell when it failed)."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    rows = []
+    with Gradebook(_url(course)) as gb:
+        if sub.error:
+            try:
+                notebooks = gb.find_assignment(sub.assignment).notebooks
+            except MissingEntry:
+                return [dict(student_id=sub.student, assignment=sub.assignment or "", notebook="",
+                             cell="", score=0, max_score=0, status="failed")]
+            for nb in notebooks:
+                for cell in nb.grade_cells:
+                    rows.append(dict(student_id=sub.student, assignment=sub.assignment, notebook=nb.name,
+                                     cell=cell.name, score=0, max_score=cell.max_score, status="failed"))
+            return rows
+        for nb in gb.find_submission(sub.assignment, sub.student).notebooks:
+            for g in nb.grades:
+                if g.needs_manual_grade:
+                    status = "needs_manual_grade"
+                elif g.manual_score is not None:
+                    status = "manually_graded"
+                else:
+                    status = "autograded"
+                rows.append(dict(student_id=sub.student, assignment=sub.assignment, notebook=nb.name,
+                                 cell=g.name, score=g.score, max_score=g.max_score, status=status))
+    return rows
+
+
+# ---------------------------------------------------------------- grading one submission
+
+def _place(sub: Submission, course: Path) -> None:
+    """Put the submission where nbgrader expects it, under the released notebook names."""
+    dest = course / "submitted" / sub.student / sub.assignment
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    released = sorted((course / "release" / sub.assignment).glob("*.ipynb"))
+    for path in sub.files:
+        name = path.name
+        if len(sub.files) == 1 and len(released) == 1:
+            name = released[0].name  # an LMS download is renamed to the notebook's real name
+        shutil.copy2(path, dest / name)
+
+
+def autograde_one(sub: Submission, course: Path, timeout: float) -> None:
+    """Run nbgrader autograde for one student in `course`; set sub.error on failure."""
+    _place(sub, course)
+    proc = nbgrader(["autograde", sub.assignment, "--student", sub.student, "--force"], course, timeout)
+    graded = list((course / "autograded" / sub.student / sub.assignment).glob("*.ipynb"))
+    if proc.returncode == 124:
+        sub.error = f"grading took longer than {timeout:.0f} s (infinite loop?)"
+    elif proc.returncode != 0 or not graded:
+        reason = last_error_line(proc.stdout + "\n" + proc.stderr)
+        if "kernel died" in reason.lower() or "DeadKernel" in reason:
+            reason = f"the kernel crashed: {reason}"
+        sub.error = f"nbgrader autograde failed: {reason}"
+
+
+def _redact(text: str) -> str:
+    return text.replace(CHECKS_PACKAGE, "hidden_checks")
+
+
+def hide_checks(nb_path: Path) -> str:
+    """Remove hidden test code from an autograded notebook (sources and tracebacks); return the original."""
+    original = nb_path.read_text()
+    nb = nbformat.reads(original, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type != "code" or HIDDEN_BEGIN not in cell.source:
+            continue
+        cell.source = strip_hidden(cell.source)
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                # a traceback would print the check's source lines: keep only the message
+                out["evalue"] = _redact(out.get("evalue", ""))
+                out["traceback"] = [f"{out.get('ename', 'Error')}: {out['evalue']}"]
+            elif "text" in out:
+                out["text"] = _redact(out["text"])
+    nbformat.write(nb, nb_path)
+    return original
+
+
+def feedback(course: Path, assignment: str, students: list[str], out: Path) -> dict[str, str]:
+    """Generate feedback HTML without hidden code; copy it to out/feedback; return problems by student."""
+    saved = {}
+    for student in students:
+        for nb_path in (course / "autograded" / student / assignment).glob("*.ipynb"):
+            saved[nb_path] = hide_checks(nb_path)
+    problems = {}
+    proc = nbgrader(["generate_feedback", assignment, "--force"], course)
+    for nb_path, text in saved.items():
+        nb_path.write_text(text)  # formgrader keeps showing what nbgrader really ran
+    for student in students:
+        src = course / "feedback" / student / assignment
+        htmls = list(src.glob("*.html"))
+        if not htmls:
+            problems[student] = f"no feedback generated: {last_error_line(proc.stdout + proc.stderr)}"
+            continue
+        dest = out / "feedback" / student / assignment
+        dest.mkdir(parents=True, exist_ok=True)
+        for html in htmls:
+            text = html.read_text()
+            for marker in SECRET_MARKERS:
+                text = text.replace(marker, "hidden")  # belt and braces: never ship a marker
+            (dest / html.name).write_text(text)
+    return problems
+
+
+# ---------------------------------------------------------------- the batch
+
+def grade(course: Path, subs: list[Submission], out: Path, workers: int, timeout: float,
+          scratch: Path, progress: bool = True) -> Path:
+    """Autograde every submission in parallel workers; write the outputs; return the master copy."""
+    from tqdm.auto import tqdm
+
+    use_venv_tools()
+    master = copy_course(course, scratch / "master")
+    for a in sorted({s.assignment for s in subs if s.assignment}):
+        generate(master, a)
+    todo = [s for s in subs if not s.error]
+    for s in todo:
+        s.error = precheck(s)
+    todo = [s for s in todo if not s.error]
+    workers = max(1, min(workers, len(todo)))
+    jobs: queue.Queue = queue.Queue()
+    for s in todo:
+        jobs.put(s)
+    lock = threading.Lock()
+    bar = tqdm(total=len(subs), desc="grading", unit="submission", disable=not progress)
+    bar.update(len(subs) - len(todo))
+    out.mkdir(parents=True, exist_ok=True)
+    feedback_problems: dict[str, str] = {}
+
+    def work(i: int) -> None:
+        copy = copy_course(master, scratch / f"worker{i}", keep_gradebook=True)
+        done: dict[str, list[str]] = {}
+        while True:
+            try:
+                s = jobs.get_nowait()
+            except queue.Empty:
+                break
+            t0 = time.perf_counter()
+            try:
+                autograde_one(s, copy, timeout)
+            except Exception as exc:  # never let one submission stop the batch
+                s.error = f"{type(exc).__name__}: {exc}"
+            s.seconds = time.perf_counter() - t0
+            if not s.error:
+                with lock:  # the master gradebook is SQLite: one writer at a time
+                    merge_submission(copy, master, s.assignment, s.student)
+                    shutil.copytree(copy / "autograded" / s.student / s.assignment,
+                                    master / "autograded" / s.student / s.assignment,
+                                    dirs_exist_ok=True)
+                done.setdefault(s.assignment, []).append(s.student)
+            with lock:
+                bar.update(1)
+        for a, students in done.items():
+            problems = feedback(copy, a, students, out)
+            with lock:
+                feedback_problems.update({f"{st}/{a}": p for st, p in problems.items()})
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    bar.close()
+    write_outputs(master, subs, out, feedback_problems)
+    return master
+
+
+def write_outputs(master: Path, subs: list[Submission], out: Path, fb_problems: dict[str, str]) -> None:
+    """grades.csv (nbgrader export), cells.csv, gradebook.db, autograded/, summary.txt."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(_url(master)) as gb:  # failed students still get a (zero) row in the export
+        for s in subs:
+            gb.update_or_create_student(s.student)
+    proc = nbgrader(["export", "--to", str(out / "grades.csv")], master)
+    if proc.returncode != 0:
+        raise GradingError(f"nbgrader export failed: {last_error_line(proc.stdout + proc.stderr)}")
+    # nbgrader exports every student x every assignment: keep the pairs that were submitted
+    pairs = {(s.student, s.assignment) for s in subs}
+    with open(out / "grades.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+        fields = list(rows[0].keys()) if rows else []
+    with open(out / "grades.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields or ["assignment", "student_id", "score"])
+        writer.writeheader()
+        writer.writerows(r for r in rows if (r["student_id"], r["assignment"]) in pairs)
+    with open(out / "cells.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=CELL_COLUMNS)
+        writer.writeheader()
+        for s in subs:
+            writer.writerows(cell_rows(master, s))
+    shutil.copy2(master / "gradebook.db", out / "gradebook.db")
+    if (master / "autograded").is_dir():
+        shutil.copytree(master / "autograded", out / "autograded", dirs_exist_ok=True)
+    (out / "summary.txt").write_text(summary(master, subs, fb_problems))
+
+
+def summary(master: Path, subs: list[Submission], fb_problems: dict[str, str]) -> str:
+    """The text printed at the end: graded, failed (with reasons), mean score per assignment."""
+    from nbgrader.api import Gradebook
+
+    ok = [s for s in subs if not s.error]
+    lines = [f"graded {len(ok)} of {len(subs)} submissions"]
+    with Gradebook(_url(master)) as gb:
+        for a in sorted({s.assignment for s in ok}):
+            scores = [gb.find_submission(a, s.student) for s in ok if s.assignment == a]
+            mean = sum(x.score for x in scores) / len(scores)
+            top = scores[0].max_score
+            lines.append(f"  {a}: {len(scores)} graded, mean score {mean:.2f} / {top:g} "
+                         "(free-response answers still need manual grading in formgrader)")
+    failed = [s for s in subs if s.error]
+    if failed:
+        lines.append(f"FAILED: {len(failed)} submission(s) could not be graded:")
+        lines += [f"  {s.student} ({s.assignment or '?'}, {s.source}): {s.error}" for s in failed]
+    for who, problem in fb_problems.items():
+        lines.append(f"  feedback for {who}: {problem}")
+    return "\n".join(lines) + "\n"
+
+
+def into_course(master: Path, course: Path, subs: list[Submission]) -> None:
+    """Merge the graded submissions into the real course root (gradebook + folders) for formgrader."""
+    for a in sorted({s.assignment for s in subs if not s.error}):
+        generate(course, a)  # makes sure the real gradebook knows the assignment
+    for s in subs:
+        if s.error:
+            continue
+        merge_submission(master, course, s.assignment, s.student)
+        for folder in ("submitted", "autograded"):
+            shutil.copytree(master / folder / s.student / s.assignment,
+                            course / folder / s.student / s.assignment, dirs_exist_ok=True)
+
+
+def main(argv: list[str]) -> int:
+    """Entry point of `freezelab grade`."""
+    parser = argparse.ArgumentParser(prog="freezelab grade", description=__doc__.splitlines()[0])
+    parser.add_argument("submissions", help="a submitted/ tree, or a folder or .zip of notebooks")
+    parser.add_argument("--assignment", help="grade only this assignment (or: which one <student>.ipynb is)")
+    parser.add_argument("--course", help="nbgrader course root (default: the repo's autograder/)")
+    parser.add_argument("--out", default="grading_out", help="where the results go (default grading_out/)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="parallel graders (default: CPU count)")
+    parser.add_argument("--timeout", type=float, default=600, help="seconds allowed per submission")
+    parser.add_argument("--into-course", action="store_true",
+                        help="also merge the results into the course's gradebook (for formgrader)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    args = parser.parse_args(argv)
+    try:
+        course = find_course(args.course)
+        out = Path(args.out).resolve()
+        with tempfile.TemporaryDirectory(prefix="freezelab-grade-") as tmp:
+            subs = collect(Path(args.submissions), course, args.assignment, Path(tmp))
+            if not subs:
+                raise GradingError(f"no submissions found in {args.submissions} "
+                                   "(expected <student>/<assignment>/*.ipynb or *.ipynb files)")
+            t0 = time.perf_counter()
+            master = grade(course, subs, out, args.workers, args.timeout, Path(tmp),
+                           progress=not args.no_progress)
+            if args.into_course:
+                into_course(master, course, subs)
+            elapsed = time.perf_counter() - t0
+    except GradingError as exc:
+        print(f"freezelab grade: {exc}", file=sys.stderr)
+        return 2
+    print((out / "summary.txt").read_text(), end="")
+    print(f"{len(subs)} submissions in {elapsed:.1f} s with {args.workers} worker(s); "
+          f"results in {out} (grades.csv, cells.csv, feedback/)")
+    return 1 if any(s.error for s in subs) else 0

@@ -1,0 +1,201 @@
+"""`freezelab release`: generate every assignment with nbgrader and build the student bundle.
+
+The bundle (a folder and a zip) holds the lessons, the released assignments, course_content/,
+the freezelab wheel, a student README and `start.py`. Before anything is written to --out, every
+file (and every member of every archive) is scanned for solution code and hidden checks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+from .course import (
+    CHECKS_PACKAGE,
+    SECRET_MARKERS,
+    GradingError,
+    find_course,
+    generate,
+    list_assignments,
+    repo_root,
+)
+
+STUDENT_README = """\
+# freezelab: student bundle
+
+Everything you need for the course: lessons in `notebooks/`, assignments in `assignments/`.
+
+## Set up and open the course (one command)
+
+    python3 start.py
+
+The first run creates `.venv/` here, installs freezelab and its dependencies (needs Python 3.10+
+and a network connection to PyPI, a few minutes) and then opens JupyterLab on the start page.
+Later runs open JupyterLab straight away. Stop it with Ctrl+C in the terminal.
+
+## Assignments
+
+{assignments}
+
+1. Open the assignment notebook in JupyterLab and replace every `raise NotImplementedError()`
+   with your code. Write free-response answers in the markdown cells marked for them.
+2. Run the public tests in the notebook as you go (the cells after each exercise).
+3. Self-check before you submit (runs the notebook in a fresh kernel and reports each exercise):
+
+       python3 start.py check assignments/<assignment>/<assignment>.ipynb
+
+   Passing the self-check does not guarantee full marks: hidden tests also run at grading time.
+4. Submit the `.ipynb` file the way your instructor asked (nbgrader `submit`, or upload it to
+   your LMS). Do not rename, copy or delete the graded cells: a duplicated cell fails the whole
+   notebook.
+
+See the lessons for help, and `freezelab --help` (inside `.venv`) for the other commands.
+"""
+
+
+def build_wheel(dest: Path) -> Path:
+    """Build the freezelab wheel from a scratch copy of the source (never writes into the repo)."""
+    root = repo_root()
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "src-copy"
+        src.mkdir()
+        for name in ("pyproject.toml", "README.md", "LICENSE"):
+            if (root / name).exists():
+                shutil.copy2(root / name, src / name)
+        shutil.copytree(root / "src", src / "src",
+                        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "*.pyc"))
+        proc = subprocess.run([sys.executable, "-m", "pip", "wheel", ".", "--no-deps",
+                               "--no-build-isolation", "--quiet", "-w", str(dest)],
+                              cwd=src, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise GradingError(f"building the freezelab wheel failed: {proc.stderr.strip()[-300:]}")
+    return sorted(dest.glob("freezelab-*.whl"))[-1]
+
+
+def secret_files(course: Path) -> tuple[set[str], set[str]]:
+    """Content hashes and .py file names of every instructor-only file (autograder/, solutions/)."""
+    hashes, names = set(), set()
+    roots = [course, course.parent / "solutions", repo_root() / "solutions"]
+    for root in roots:
+        if not root.is_dir():
+            continue
+        for path in root.rglob("*"):
+            parts = set(path.relative_to(root).parts)
+            if not path.is_file() or parts & {"release", "__pycache__", ".ipynb_checkpoints"}:
+                continue
+            data = path.read_bytes()
+            if len(data) >= 64:  # tiny files (empty __init__.py) would match innocent ones
+                hashes.add(hashlib.sha256(data).hexdigest())
+            if path.suffix == ".py" and path.name != "__init__.py":
+                names.add(path.name)
+    return hashes, names
+
+
+def _check_blob(label: str, data: bytes, hashes: set[str], names: set[str]) -> str | None:
+    """Why this file is a secret, or None."""
+    parts = label.replace("\\", "/").replace("!", "/").split("/")
+    if set(parts) & {"autograder", "solutions", CHECKS_PACKAGE}:
+        return "an autograder/ or solutions/ path"
+    # the package's own modules may share a name with an instructor file; their text is scanned anyway
+    if parts[-1] in names and "freezelab" not in parts[:-1]:
+        return f"has the name of an instructor-only file ({parts[-1]})"
+    for marker in SECRET_MARKERS:
+        if marker.encode() in data:
+            return f"contains {marker!r}"
+    if len(data) >= 64 and hashlib.sha256(data).hexdigest() in hashes:
+        return "is a copy of an autograder/ or solutions/ file"
+    return None
+
+
+def scan_bundle(bundle: Path, course: Path) -> list[str]:
+    """Every secret found in the bundle, as 'path: reason' (archives are searched member by member)."""
+    hashes, names = secret_files(course)
+    found = []
+    for path in sorted(p for p in bundle.rglob("*") if p.is_file()):
+        label = path.relative_to(bundle).as_posix()
+        blobs = [(label, path.read_bytes())]
+        if zipfile.is_zipfile(path):  # archives (wheel, zip, torch checkpoint): scan each member
+            with zipfile.ZipFile(path) as zf:
+                blobs = [(label, b"")] + [(f"{label}!{m.filename}", zf.read(m)) for m in zf.infolist()
+                          if not m.is_dir()]
+        for name, data in blobs:
+            reason = _check_blob(name, data, hashes, names)
+            if reason:
+                found.append(f"{name}: {reason}")
+    return found
+
+
+def build_bundle(course: Path, stage: Path, wheel: Path | None = None) -> None:
+    """Fill `stage` with lessons, released assignments, course content, wheel, README, start.py."""
+    root = repo_root()
+    assignments = list_assignments(course)
+    (stage / "notebooks").mkdir(parents=True)
+    for nb in sorted((root / "notebooks").glob("*.ipynb")):
+        shutil.copy2(nb, stage / "notebooks" / nb.name)
+    for name in assignments:
+        shutil.copytree(course / "release" / name, stage / "assignments" / name,
+                        ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
+    if (root / "course_content").is_dir():
+        shutil.copytree(root / "course_content", stage / "course_content",
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    (stage / "wheels").mkdir()
+    if wheel:
+        shutil.copy2(wheel, stage / "wheels" / wheel.name)
+    else:
+        build_wheel(stage / "wheels")
+    shutil.copy2(Path(__file__).with_name("bundle_start.py"), stage / "start.py")
+    listing = "\n".join(f"- `assignments/{a}/{a}.ipynb`" for a in assignments)
+    (stage / "README.md").write_text(STUDENT_README.format(assignments=listing))
+
+
+def release(course: Path, out: Path, wheel: Path | None = None, make_zip: bool = True) -> Path:
+    """Generate all assignments, build, scan and write the bundle; return the bundle folder."""
+    assignments = list_assignments(course)
+    if not assignments:
+        raise GradingError(f"no assignments under {course / 'source'}")
+    for name in assignments:
+        print(f"nbgrader generate_assignment {name}")
+        generate(course, name)
+    out = out.resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+        stage = Path(tmp) / out.name
+        build_bundle(course, stage, wheel)
+        secrets = scan_bundle(stage, course)
+        if secrets:
+            raise GradingError(f"refusing to release: {secrets[0]}"
+                               + (f" (and {len(secrets) - 1} more)" if len(secrets) > 1 else ""))
+        if out.exists():
+            shutil.rmtree(out)
+        shutil.move(str(stage), out)
+    if make_zip:
+        shutil.make_archive(str(out), "zip", out.parent, out.name)
+    return out
+
+
+def main(argv: list[str]) -> int:
+    """Entry point of `freezelab release`."""
+    parser = argparse.ArgumentParser(prog="freezelab release", description=__doc__.splitlines()[0])
+    parser.add_argument("--course", help="nbgrader course root (default: the repo's autograder/)")
+    parser.add_argument("--out", default="dist/student_bundle", help="bundle folder (a .zip is written next to it)")
+    parser.add_argument("--wheel", help="use this prebuilt freezelab wheel instead of building one")
+    parser.add_argument("--no-zip", action="store_true", help="write only the folder")
+    args = parser.parse_args(argv)
+    try:
+        course = find_course(args.course)
+        wheel = Path(args.wheel) if args.wheel else None
+        if wheel and not wheel.is_file():
+            raise GradingError(f"--wheel {wheel}: no such file")
+        out = release(course, Path(args.out), wheel, make_zip=not args.no_zip)
+    except GradingError as exc:
+        print(f"freezelab release: {exc}", file=sys.stderr)
+        return 1
+    zipped = "" if args.no_zip else f" and {out}.zip"
+    print(f"student bundle written to {out}{zipped} (scanned: no solutions, no hidden tests)")
+    return 0

@@ -1,0 +1,266 @@
+"""Grading tools on a tiny nbgrader course built in tmp_path: bundle scan, naming rules, check, grade."""
+
+from __future__ import annotations
+
+import csv
+import json
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from freezelab.grading import check, grade, release
+from freezelab.grading.course import HIDDEN_BEGIN, SOLUTION_BEGIN, strip_hidden
+
+CONFIG = '''\
+import os
+from pathlib import Path
+
+c = get_config()  # noqa: F821
+here = str(Path(__file__).resolve().parent)
+os.environ["PYTHONPATH"] = here + os.pathsep + os.environ.get("PYTHONPATH", "")
+c.CourseDirectory.course_id = "tiny"
+c.Execute.timeout = 60
+c.ExecutePreprocessor.kernel_name = "python3"
+c.OverwriteCells.add_missing_cells = True
+c.IgnorePattern.pattern = ".*Warning.*"
+'''
+
+CHECKS = '''\
+def check_add(fn):
+    assert fn(-2, 5) == 3, "add() gives the wrong sum when one number is negative"
+
+
+def check_mcq(answer):
+    assert answer == "b", "MCQ_1: not the right option; re-read the section on requires_grad"
+'''
+
+
+def _cell(kind, source, grade_id=None, solution=False, grade=False, points=0, locked=False):
+    cell = nbformat.v4.new_code_cell(source) if kind == "code" else nbformat.v4.new_markdown_cell(source)
+    if grade_id:
+        cell.metadata["nbgrader"] = {"grade_id": grade_id, "solution": solution, "grade": grade,
+                                     "locked": locked, "schema_version": 3}
+        if grade:
+            cell.metadata["nbgrader"]["points"] = points
+    return cell
+
+
+def tiny_source() -> nbformat.NotebookNode:
+    h, e = HIDDEN_BEGIN, HIDDEN_BEGIN.replace("BEGIN", "END")
+    s, se = SOLUTION_BEGIN, SOLUTION_BEGIN.replace("BEGIN", "END")
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [
+        _cell("markdown", "# Tiny assignment"),
+        _cell("code", f"def add(a, b):\n    {s}\n    return a + b\n    {se}", "add", solution=True),
+        _cell("code", f"assert add(1, 2) == 3, 'add(1, 2) should be 3'\n{h}\n"
+                      "from freezelab_checks.tiny import check_add\ncheck_add(add)\n" + e,
+              "test_add", grade=True, points=2, locked=True),
+        _cell("code", f"{s}\nMCQ_1 = 'b'\n{se}", "MCQ_1", solution=True),
+        _cell("code", f"assert MCQ_1 in ('a', 'b', 'c'), 'answer a, b or c'\n{h}\n"
+                      "from freezelab_checks.tiny import check_mcq\ncheck_mcq(MCQ_1)\n" + e,
+              "test_MCQ_1", grade=True, points=1, locked=True),
+        _cell("markdown", "YOUR ANSWER HERE", "explain", solution=True, grade=True, points=1),
+    ]
+    return nb
+
+
+def make_course(root: Path) -> Path:
+    """A minimal nbgrader course root with one assignment `tiny` and hidden checks in a package."""
+    (root / "source" / "tiny").mkdir(parents=True)
+    (root / "nbgrader_config.py").write_text(CONFIG)
+    (root / "freezelab_checks").mkdir()
+    (root / "freezelab_checks" / "__init__.py").write_text("")
+    (root / "freezelab_checks" / "tiny.py").write_text(CHECKS)
+    nbformat.write(tiny_source(), root / "source" / "tiny" / "tiny.ipynb")
+    return root
+
+
+def fill(nb: nbformat.NotebookNode, answers: dict[str, str]) -> nbformat.NotebookNode:
+    nb = nbformat.from_dict(json.loads(json.dumps(nb)))
+    for cell in nb.cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if gid in answers:
+            cell.source = answers[gid]
+    return nb
+
+
+REFERENCE = {"add": "def add(a, b):\n    return a + b", "MCQ_1": "MCQ_1 = 'b'"}
+
+
+# ------------------------------------------------------------------ fast unit tests
+
+def test_strip_hidden_keeps_public_part():
+    src = tiny_source().cells[2].source
+    out = strip_hidden(src)
+    assert "add(1, 2) == 3" in out
+    assert "freezelab_checks" not in out and HIDDEN_BEGIN not in out
+
+
+def test_exercise_of_groups_test_cells():
+    assert check.exercise_of("test_freeze_module") == "freeze_module"
+    assert check.exercise_of("test_freeze_module_public") == "freeze_module"
+    assert check.exercise_of("test_MCQ_1_hidden") == "MCQ_1"
+
+
+def test_scan_refuses_planted_secrets(tmp_path):
+    course = make_course(tmp_path / "course")
+    (tmp_path / "solutions").mkdir()
+    secret_py = "def add(a, b):\n    # the reference answer, long enough to be hashed\n    return a + b\n"
+    (tmp_path / "solutions" / "tiny.py").write_text(secret_py)
+    bundle = tmp_path / "bundle"
+    (bundle / "notebooks").mkdir(parents=True)
+    nbformat.write(fill(tiny_source(), {}), bundle / "notebooks" / "lesson.ipynb")
+    (bundle / "README.md").write_text("hidden tests also run at grading time\n")
+    assert any("lesson.ipynb" in s and "SOLUTION" in s for s in release.scan_bundle(bundle, course))
+
+    (bundle / "notebooks" / "lesson.ipynb").write_text('{"cells": []}')
+    assert release.scan_bundle(bundle, course) == []
+    # a copy of a solutions/ file under another name
+    (bundle / "notes.txt").write_text(secret_py)
+    assert [s.split(":")[0] for s in release.scan_bundle(bundle, course)] == ["notes.txt"]
+    (bundle / "notes.txt").unlink()
+    # a hidden check hidden inside a wheel
+    with zipfile.ZipFile(bundle / "pkg.whl", "w") as zf:
+        zf.writestr("pkg/util.py", "from freezelab_checks.tiny import check_add\n")
+    assert [s.split(":")[0] for s in release.scan_bundle(bundle, course)] == ["pkg.whl!pkg/util.py"]
+
+
+def test_collect_naming_rules(tmp_path):
+    course = make_course(tmp_path / "course")
+    lms = tmp_path / "lms"
+    lms.mkdir()
+    nbformat.write(tiny_source(), lms / "alice.ipynb")            # assignment recognised from cells
+    nbformat.write(tiny_source(), lms / "bob_tiny.ipynb")          # <student>_<assignment>
+    (lms / "carol.ipynb").write_text('{"cells": [')                  # unreadable: cannot tell
+    subs = {s.student: s for s in grade.collect(lms, course, None, tmp_path / "scratch")}
+    assert subs["alice"].assignment == "tiny" and subs["bob"].assignment == "tiny"
+    assert subs["carol"].error and "--assignment" in subs["carol"].error
+    # with --assignment the unreadable one is attributed and fails later, in precheck
+    carol = [s for s in grade.collect(lms, course, "tiny", tmp_path / "s2") if s.student == "carol"][0]
+    assert carol.error is None and "not a valid notebook" in grade.precheck(carol)
+    with pytest.raises(grade.GradingError, match="unknown assignment"):
+        grade.collect(lms, course, "nope", tmp_path / "s3")
+
+
+def test_precheck_reports_duplicated_cell(tmp_path):
+    nb = tiny_source()
+    dup = nbformat.from_dict(json.loads(json.dumps(nb.cells[1])))
+    dup.id = "pasted-copy"  # a pasted cell gets a new cell id but keeps its nbgrader grade_id
+    nb.cells.append(dup)
+    path = tmp_path / "dup.ipynb"
+    nbformat.write(nb, path)
+    assert "'add' appears 2 times" in grade.precheck(grade.Submission("x", "tiny", [path]))
+
+
+def test_check_cli_bad_input(tmp_path, capsys):
+    assert check.main([str(tmp_path / "missing.ipynb")]) == 2
+    (tmp_path / "bad.ipynb").write_text("not json")
+    assert check.main([str(tmp_path / "bad.ipynb")]) == 2
+    assert "not a valid notebook" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ real nbgrader on the tiny course
+
+@pytest.fixture(scope="module")
+def released(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("tiny")
+    course = make_course(tmp / "course")
+    out = tmp / "bundle"
+    assert release.main(["--course", str(course), "--out", str(out)]) == 0
+    return course, out
+
+
+@pytest.mark.nbgrader
+@pytest.mark.slow
+def test_release_builds_clean_bundle(released):
+    course, out = released
+    nb_path = out / "assignments" / "tiny" / "tiny.ipynb"
+    text = nb_path.read_text()
+    assert "NotImplementedError" in text and "freezelab_checks" not in text
+    assert (out / "start.py").is_file() and list((out / "wheels").glob("freezelab-*.whl"))
+    assert "python3 start.py" in (out / "README.md").read_text()
+    with zipfile.ZipFile(out.with_suffix(".zip")) as zf:
+        assert "bundle/assignments/tiny/tiny.ipynb" in zf.namelist()
+        assert not [n for n in zf.namelist() if "freezelab_checks" in n or "nbgrader_config" in n]
+    assert release.scan_bundle(out, course) == []
+
+
+@pytest.mark.nbgrader
+@pytest.mark.slow
+def test_release_refuses_planted_secret(released, tmp_path, monkeypatch, capsys):
+    course, _ = released
+    real_build = release.build_bundle
+
+    def leaky(course_, stage, wheel=None):
+        real_build(course_, stage, wheel)
+        (stage / "extra").mkdir()
+        (stage / "extra" / "oops.py").write_text("from freezelab_checks.tiny import check_add\n")
+
+    monkeypatch.setattr(release, "build_bundle", leaky)
+    wheel = _released_wheel(released)
+    out = tmp_path / "leaky"
+    assert release.main(["--course", str(course), "--out", str(out), "--wheel", str(wheel)]) == 1
+    err = capsys.readouterr().err
+    assert "refusing" in err and "extra/oops.py" in err
+    assert not out.exists() and not out.with_suffix(".zip").exists()
+
+
+def _released_wheel(released) -> Path:
+    return next((released[1] / "wheels").glob("*.whl"))
+
+
+@pytest.mark.nbgrader
+@pytest.mark.slow
+def test_check_passes_reference_fails_blank(released, tmp_path, capsys):
+    _, out = released
+    blank = nbformat.read(out / "assignments" / "tiny" / "tiny.ipynb", as_version=4)
+    nbformat.write(fill(blank, REFERENCE), tmp_path / "ref.ipynb")
+    nbformat.write(blank, tmp_path / "blank.ipynb")
+    assert check.main([str(tmp_path / "ref.ipynb")]) == 0
+    text = capsys.readouterr().out
+    assert "PASS  add" in text and "PASS  MCQ_1" in text and "Hidden tests will also run" in text
+    assert check.main([str(tmp_path / "blank.ipynb")]) == 1
+    text = capsys.readouterr().out
+    assert "FAIL  add: NotImplementedError" in text
+
+
+@pytest.mark.nbgrader
+@pytest.mark.slow
+def test_grade_small_class(released, tmp_path, capsys):
+    course, out = released
+    blank = nbformat.read(out / "assignments" / "tiny" / "tiny.ipynb", as_version=4)
+    subs = tmp_path / "lms"
+    subs.mkdir()
+    nbformat.write(fill(blank, {**REFERENCE, "explain": "Frozen weights get no gradient."}),
+                   subs / "ref_tiny.ipynb")
+    nbformat.write(blank, subs / "blank_tiny.ipynb")
+    # passes the public test, fails the hidden one
+    nbformat.write(fill(blank, {**REFERENCE, "add": "def add(a, b):\n    return abs(a) + abs(b)"}),
+                   subs / "absy_tiny.ipynb")
+    (subs / "broken_tiny.ipynb").write_text("{ this is not json")
+    with zipfile.ZipFile(tmp_path / "class.zip", "w") as zf:
+        for p in subs.iterdir():
+            zf.write(p, f"download/{p.name}")
+    res = tmp_path / "res"
+    code = grade.main([str(tmp_path / "class.zip"), "--course", str(course), "--out", str(res),
+                       "--workers", "2", "--no-progress"])
+    printed = capsys.readouterr().out
+    assert code == 1 and "broken" in printed and "not a valid notebook" in printed
+    rows = list(csv.DictReader(open(res / "cells.csv")))
+    score = {(r["student_id"], r["cell"]): (float(r["score"]), float(r["max_score"]), r["status"])
+             for r in rows}
+    assert score[("ref", "test_add")] == (2.0, 2.0, "autograded")
+    assert score[("ref", "test_MCQ_1")] == (1.0, 1.0, "autograded")
+    assert score[("ref", "explain")][2] == "needs_manual_grade"
+    assert score[("blank", "explain")] == (0.0, 1.0, "autograded")  # unchanged answer: nbgrader gives 0
+    assert score[("blank", "test_add")][0] == 0 and score[("blank", "test_MCQ_1")][0] == 0
+    assert score[("absy", "test_add")][0] == 0 and score[("absy", "test_MCQ_1")][0] == 1
+    assert score[("broken", "test_add")] == (0.0, 2.0, "failed")
+    grades = list(csv.DictReader(open(res / "grades.csv")))
+    assert sorted(g["student_id"] for g in grades) == ["absy", "blank", "broken", "ref"]
+    html = (res / "feedback" / "absy" / "tiny" / "tiny.html").read_text()
+    assert "freezelab_checks" not in html and "HIDDEN TESTS" not in html and "check_add" not in html
+    assert "wrong sum when one number is negative" in html  # the learner still learns what failed
