@@ -1,0 +1,56 @@
+"""Quizzes, flashcards and progress for the lessons.
+
+    from freezelab.quiz import show, flashcards, progress_overview, reset_progress, load_bank
+    show(topic="requires_grad", difficulty="easy", n=5)
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable
+
+from IPython.display import HTML
+
+from . import progress
+from .bank import load_bank, select
+from .progress import reset_progress
+from .schema import TOPICS, BankError
+from .widgets import Deck, Quiz
+
+__all__ = ["show", "flashcards", "progress_overview", "reset_progress", "load_bank", "BankError",
+           "Quiz", "Deck"]
+
+
+def show(topic: str | Iterable[str] | None = None, difficulty: str | Iterable[str] | None = None,
+         n: int | None = None, ids: Iterable[str] | None = None,
+         types: str | Iterable[str] | None = None) -> Quiz:
+    """A quiz from the bank, filtered by topic, difficulty, ids or item types (flashcards excluded
+    unless asked for by id or type)."""
+    items = load_bank()
+    if ids is None and types is None:
+        types = [t for t in ("mcq", "multi", "code-output", "predict", "free-response")]
+    picked = select(items, topic=topic, difficulty=difficulty, n=n, ids=ids, types=types)
+    title = "Quiz" + (f": {topic}" if isinstance(topic, str) else "")
+    return Quiz(picked, title=title)
+
+
+def flashcards(topic: str | Iterable[str] | None = None) -> Deck:
+    """A flashcard deck for one topic (or all topics)."""
+    cards = select(load_bank(), topic=topic, types="flashcard")
+    return Deck(cards, title="Flashcards" + (f": {topic}" if isinstance(topic, str) else ""))
+
+
+def progress_overview() -> HTML:
+    """A table of answered / correct items per topic, from the saved progress."""
+    saved = progress.load()
+    rows = []
+    for topic in TOPICS:
+        ids = [i["id"] for i in load_bank() if i["topic"] == topic]
+        answered = sum(bool(saved.get(i, {}).get("answered")) for i in ids)
+        correct = sum(saved.get(i, {}).get("correct") is True for i in ids)
+        rows.append(f"<tr><td>{html.escape(topic)}</td><td>{len(ids)}</td>"
+                    f"<td>{answered}</td><td>{correct}</td></tr>")
+    return HTML("<table><caption>Quiz progress per topic</caption><thead><tr><th>topic</th>"
+                "<th>items</th><th>answered</th><th>correct</th></tr></thead>"
+                f"<tbody>{''.join(rows)}</tbody></table>"
+                f"<p><small>saved in {html.escape(str(progress.progress_path()))}</small></p>")

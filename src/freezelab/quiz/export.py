@@ -1,0 +1,106 @@
+"""Write the whole bank as JSON, Markdown, or GIFT (Moodle's question import format)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from .bank import Item
+from .static import LETTERS
+
+FORMATS = ("json", "markdown", "gift")
+
+
+def to_json(items: list[Item]) -> str:
+    """A JSON list of items with all their fields."""
+    return json.dumps(items, indent=2, ensure_ascii=False) + "\n"
+
+
+def to_markdown(items: list[Item]) -> str:
+    """A readable Markdown handout, grouped by topic, answers in <details> blocks."""
+    out = ["# freezelab question bank", ""]
+    topic = None
+    for item in sorted(items, key=lambda i: i["topic"]):
+        if item["topic"] != topic:
+            topic = item["topic"]
+            out += [f"## {topic}", ""]
+        out += [f"### {item['id']} ({item['type']}, {item['difficulty']})", "", item["question"].strip(), ""]
+        if item.get("code"):
+            out += ["```python", item["code"].rstrip(), "```", ""]
+        for i, o in enumerate(item.get("options", [])):
+            out.append(f"{LETTERS[i]}. {o['text']}")
+        if item.get("options"):
+            out.append("")
+        out += ["<details><summary>Answer</summary>", ""]
+        right = [f"{LETTERS[i]}" for i, o in enumerate(item.get("options", [])) if o.get("correct")]
+        if right:
+            out += [f"**Answer:** {', '.join(right)}", ""]
+        if item.get("answer"):
+            out += ["**Answer:**", "", "```" if item["type"] == "code-output" else "",
+                    item["answer"].rstrip(), "```" if item["type"] == "code-output" else "", ""]
+        for i, o in enumerate(item.get("options", [])):
+            out.append(f"- {LETTERS[i]} ({'right' if o.get('correct') else 'wrong'}): {o['feedback']}")
+        out += ["", f"**Why:** {item['explanation'].strip()}", ""]
+        for c in item.get("checklist", []):
+            out.append(f"- [ ] {c}")
+        out += ["", "</details>", ""]
+    return "\n".join(out)
+
+
+_GIFT_SPECIAL = re.compile(r"([~=#{}:\\])")
+
+
+def gift_escape(text: str) -> str:
+    """Escape GIFT's control characters and keep line breaks."""
+    return _GIFT_SPECIAL.sub(r"\\\1", text.strip()).replace("\n", "\\n")
+
+
+def _gift_question(item: Item) -> str:
+    text = gift_escape(item["question"])
+    if item.get("code"):
+        text += "\\n\\n" + gift_escape(item["code"])
+    return f"::{item['id']}::[markdown]{text}"
+
+
+def gift_item(item: Item) -> str:
+    """One item in GIFT: choice -> multiple choice, typed output -> short answer, else essay."""
+    general = f"####{gift_escape(item['explanation'])}"
+    options = item.get("options", [])
+    if options and item["type"] == "multi":
+        n_right = sum(bool(o.get("correct")) for o in options)
+        n_wrong = len(options) - n_right
+        lines = []
+        for o in options:
+            weight = f"{100 / n_right:.5g}" if o.get("correct") else f"-{100 / max(n_wrong, 1):.5g}"
+            lines.append(f"\t~%{weight}%{gift_escape(o['text'])}#{gift_escape(o['feedback'])}")
+        body = "\n".join(lines)
+    elif options:
+        body = "\n".join(f"\t{'=' if o.get('correct') else '~'}{gift_escape(o['text'])}"
+                         f"#{gift_escape(o['feedback'])}" for o in options)
+    elif item["type"] == "code-output":
+        body = f"\t={gift_escape(item['answer'])}"
+    else:  # flashcard, predict without options, free-response: an essay with the answer as feedback
+        body = ""
+        general = f"####{gift_escape(item['answer'] + chr(10) + chr(10) + item['explanation'])}"
+    return f"// {item['topic']} / {item['difficulty']} / {item['type']}\n" \
+           f"{_gift_question(item)} {{\n{body}\n\t{general}\n}}\n"
+
+
+def to_gift(items: list[Item]) -> str:
+    """The whole bank in GIFT, one category per topic."""
+    out = []
+    topic = None
+    for item in sorted(items, key=lambda i: i["topic"]):
+        if item["topic"] != topic:
+            topic = item["topic"]
+            out.append(f"$CATEGORY: freezelab/{topic}\n")
+        out.append(gift_item(item))
+    return "\n".join(out)
+
+
+def export(items: list[Item], fmt: str) -> str:
+    """The bank in one of FORMATS."""
+    writers = {"json": to_json, "markdown": to_markdown, "gift": to_gift}
+    if fmt not in writers:
+        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    return writers[fmt](items)
