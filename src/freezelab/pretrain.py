@@ -51,7 +51,7 @@ def pretrain(epochs: int = 40, seed: int = 0, lr: float = 3e-3, progress: bool =
         "final_train_loss": round(history.train_loss[-1], 4),
         "pixel_mean_std": list(pixel_stats()),
         "seconds": round(time.perf_counter() - started, 1),
-        "torch": torch.__version__, "freezelab": __version__, "python": platform.python_version(),
+        "torch": str(torch.__version__), "freezelab": __version__, "python": platform.python_version(),
     }
     return model.eval(), meta
 
