@@ -6,6 +6,7 @@ import json
 import re
 
 from .bank import Item
+from .schema import TOPICS
 from .static import LETTERS
 
 FORMATS = ("json", "markdown", "gift")
@@ -20,7 +21,7 @@ def to_markdown(items: list[Item]) -> str:
     """A readable Markdown handout, grouped by topic, answers in <details> blocks."""
     out = ["# freezelab question bank", ""]
     topic = None
-    for item in sorted(items, key=lambda i: i["topic"]):
+    for item in sorted(items, key=lambda i: TOPICS.index(i["topic"])):
         if item["topic"] != topic:
             topic = item["topic"]
             out += [f"## {topic}", ""]
@@ -35,30 +36,33 @@ def to_markdown(items: list[Item]) -> str:
         right = [f"{LETTERS[i]}" for i, o in enumerate(item.get("options", [])) if o.get("correct")]
         if right:
             out += [f"**Answer:** {', '.join(right)}", ""]
-        if item.get("answer"):
-            out += ["**Answer:**", "", "```" if item["type"] == "code-output" else "",
-                    item["answer"].rstrip(), "```" if item["type"] == "code-output" else "", ""]
+        if item["type"] == "code-output":
+            out += ["**Printed output:**", "", "```", item["answer"].rstrip(), "```", ""]
+        elif item.get("answer"):
+            out += [f"**Answer:** {item['answer'].strip()}", ""]
         for i, o in enumerate(item.get("options", [])):
             out.append(f"- {LETTERS[i]} ({'right' if o.get('correct') else 'wrong'}): {o['feedback']}")
         out += ["", f"**Why:** {item['explanation'].strip()}", ""]
-        for c in item.get("checklist", []):
-            out.append(f"- [ ] {c}")
-        out += ["", "</details>", ""]
+        checklist = [f"- [ ] {c}" for c in item.get("checklist", [])]
+        out += checklist + ([""] if checklist else [])
+        out += ["</details>", ""]
     return "\n".join(out)
 
 
 _GIFT_SPECIAL = re.compile(r"([~=#{}:\\])")
 
 
-def gift_escape(text: str) -> str:
+def gift_escape(text: str, strip: bool = True) -> str:
     """Escape GIFT's control characters and keep line breaks."""
-    return _GIFT_SPECIAL.sub(r"\\\1", text.strip()).replace("\n", "\\n")
+    return _GIFT_SPECIAL.sub(r"\\\1", text.strip() if strip else text).replace("\n", "\\n")
 
 
 def _gift_question(item: Item) -> str:
     text = gift_escape(item["question"])
     if item.get("code"):
-        text += "\\n\\n" + gift_escape(item["code"])
+        # Markdown code block: every line indented by four spaces.
+        code = "\n".join("    " + line for line in item["code"].rstrip().splitlines())
+        text += "\\n\\n" + gift_escape(code, strip=False)
     return f"::{item['id']}::[markdown]{text}"
 
 
@@ -90,7 +94,7 @@ def to_gift(items: list[Item]) -> str:
     """The whole bank in GIFT, one category per topic."""
     out = []
     topic = None
-    for item in sorted(items, key=lambda i: i["topic"]):
+    for item in sorted(items, key=lambda i: TOPICS.index(i["topic"])):
         if item["topic"] != topic:
             topic = item["topic"]
             out.append(f"$CATEGORY: freezelab/{topic}\n")
