@@ -1,0 +1,151 @@
+"""Assignment 2: transfer set-up (new heads, feature extractors, optimizers, layer-wise learning rates)."""
+
+from . import answer, free, hidden, md, public, setup
+
+CELLS = [
+    md("""
+# Assignment 2: setting up transfer learning
+
+A pretrained network becomes a model for *your* task in three moves: give it a new head, decide what stays
+frozen, and hand the optimizer exactly the parameters that should learn, each at a sensible learning rate.
+
+**Rules.** Plain PyTorch only (graded answers that call `freezelab.inspect` or `freezelab.transfer` lose the
+points). Keep names and signatures. Models are built with `weights=None` here: the shapes are the same as the
+pretrained ones and nothing is downloaded. Hidden tests try several architectures; run `freezelab check` on this
+notebook before you submit.
+"""),
+    setup("""
+import torch
+import torchvision
+from torch import nn
+
+from freezelab.backbones import TinyResNet
+
+torch.manual_seed(0)
+"""),
+    md("""
+## 1. Replace the head
+
+`replace_head(model, num_classes)` swaps the model's final `nn.Linear` for a new one with `num_classes` outputs,
+in place, and returns the model. Where the head lives depends on the family:
+
+* ResNets and the course's `TinyResNet`: `model.fc`;
+* DenseNet: `model.classifier` is the Linear itself;
+* MobileNet, EfficientNet, VGG: `model.classifier` is an `nn.Sequential` and the head is its **last** layer.
+  Keep the layers before it (dropout included).
+
+Read the input size from the old head; do not write numbers such as 512 in. If you cannot find a head, raise a
+`ValueError` that says so.
+"""),
+    answer("replace_head"),
+    public("replace_head", """
+m = replace_head(torchvision.models.resnet18(weights=None), 10)
+assert isinstance(m.fc, nn.Linear) and m.fc.out_features == 10
+m = replace_head(torchvision.models.mobilenet_v2(weights=None), 3)
+assert m.classifier[-1].out_features == 3 and isinstance(m.classifier[0], nn.Dropout)
+"""),
+    hidden("replace_head"),
+    md("""
+## 2. A feature extractor
+
+`feature_extractor(model, num_classes)` turns a pretrained model into a feature extractor: the whole pretrained
+network is frozen and a new, trainable head is attached (use `replace_head`). Return the model.
+"""),
+    answer("feature_extractor"),
+    public("feature_extractor", """
+m = feature_extractor(TinyResNet(num_classes=5), 4)
+assert [n for n, p in m.named_parameters() if p.requires_grad] == ["fc.weight", "fc.bias"]
+"""),
+    hidden("feature_extractor"),
+    md("""
+## 3. An optimizer for what trains
+
+`trainable_optimizer(model, lr)` returns `torch.optim.SGD` with `momentum=0.9` and learning rate `lr` over the
+model's **trainable** parameters only.
+"""),
+    answer("trainable_optimizer"),
+    public("trainable_optimizer", """
+m = feature_extractor(TinyResNet(num_classes=5), 4)
+opt = trainable_optimizer(m, 0.01)
+assert sum(len(g["params"]) for g in opt.param_groups) == 2
+"""),
+    hidden("trainable_optimizer"),
+    md("""
+## 4. Layer-wise learning rates
+
+Layers near the input hold general features and should move slowly; the head should move fastest.
+`layerwise_param_groups(model, base_lr, decay=2.6)` returns a list of param groups (dicts with `"params"` and
+`"lr"`) for `torch.optim.SGD(groups, lr=base_lr)`:
+
+* one group per **top-level child** of the model (`model.children()`, in order) that has trainable parameters;
+  children without trainable parameters get no group;
+* a group holds that child's trainable parameters only; a tensor shared by two children goes in the first
+  child's group only (PyTorch refuses a tensor in two groups);
+* the last group gets `base_lr`, the one before it `base_lr / decay`, then `base_lr / decay**2`, and so on
+  (2.6 is the factor used by ULMFiT).
+"""),
+    answer("layerwise_param_groups"),
+    public("layerwise_param_groups", """
+net = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 2))
+groups = layerwise_param_groups(net, 0.1, decay=10)
+assert [round(g["lr"], 6) for g in groups] == [0.01, 0.1]
+"""),
+    hidden("layerwise_param_groups"),
+    md("""
+## 5. Multiple choice
+
+Answer with one letter as a string, e.g. `ANSWER_Q1 = "a"`.
+
+**Q1.** Where is the layer you replace to give `torchvision.models.mobilenet_v2` a 3-class head?
+
+* a) `model.fc`
+* b) `model.classifier`, replaced by a new `nn.Linear`
+* c) `model.features[-1]`
+* d) `model.classifier[-1]`, keeping `model.classifier[0]` (dropout)
+"""),
+    answer("ANSWER_Q1"),
+    public("ANSWER_Q1", 'assert ANSWER_Q1 in ("a", "b", "c", "d")'),
+    hidden("ANSWER_Q1"),
+    md("""
+**Q2.** A ResNet-50 gets a new 5-class head and everything else is frozen. How many parameter elements train?
+
+* a) 10,245
+* b) 2,053
+* c) about 23.5 million
+* d) about 25.6 million
+"""),
+    answer("ANSWER_Q2"),
+    public("ANSWER_Q2", 'assert ANSWER_Q2 in ("a", "b", "c", "d")'),
+    hidden("ANSWER_Q2"),
+    md("""
+**Q3.** Why pass only the trainable parameters to the optimizer, rather than `model.parameters()`?
+
+* a) Because PyTorch raises an error when a frozen parameter is in an optimizer.
+* b) Because an optimizer that holds frozen tensors can still change them (weight decay or momentum acting on
+  gradients left from before freezing) and keeps state for them, while a trainable-only list makes the intent
+  explicit.
+* c) Because frozen parameters make the forward pass slower.
+* d) It makes no difference at all.
+"""),
+    answer("ANSWER_Q3"),
+    public("ANSWER_Q3", 'assert ANSWER_Q3 in ("a", "b", "c", "d")'),
+    hidden("ANSWER_Q3"),
+    md("""
+## 6. In your own words (graded by hand)
+
+Describe a situation in which you would **not** freeze the pretrained backbone (or would unfreeze it early), and
+explain why. Then explain what "linear probe, then fine-tune" (LP-FT) does and what problem it avoids.
+"""),
+    free("explain_when_not_to_freeze", points=3, rubric="""
+**Rubric (3 points)**
+
+* 1 point: a sensible case for not freezing: the target data are far from the source (different domain or input
+  statistics) and/or there is plenty of labelled target data, so adapting early features pays off.
+* 1 point: LP-FT: first train only the new head on frozen features (linear probe), then unfreeze and fine-tune
+  everything (or more layers) with a small learning rate.
+* 1 point: why: a random head sends large, noisy gradients into the pretrained layers and distorts their features
+  at the start of full fine-tuning; starting from a trained head avoids that.
+
+Half points for partially correct reasoning; no points for restating the question.
+"""),
+]

@@ -1,0 +1,188 @@
+"""Write the nbgrader source notebooks from text: assignment_specs/<assignment>.py + solutions/<assignment>.py.
+
+    python autograder/build_sources.py            # rewrite autograder/source/<A>/<A>.ipynb and rubrics/<A>.md
+    python autograder/build_sources.py --check    # exit 1 if a written file differs from a fresh build
+
+The solution region of every answer cell is the body of the matching function in solutions/, and every hidden
+test cell only imports and calls one check from freezelab_checks, so nothing can drift by hand-editing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import importlib
+import sys
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+SOLUTIONS = ROOT / "solutions"
+ASSIGNMENTS = ("a1_freezing_basics", "a2_transfer_setup", "a3_finetuning_workflow")
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+
+
+from assignment_specs import CELL_KINDS  # noqa: E402 - needs HERE on sys.path
+
+# ---------------------------------------------------------------------------------------------------------
+# Reading solutions/
+# ---------------------------------------------------------------------------------------------------------
+
+def _solution_nodes(assignment: str) -> tuple[str, dict[str, ast.stmt]]:
+    source = (SOLUTIONS / f"{assignment}.py").read_text()
+    nodes: dict[str, ast.stmt] = {}
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.FunctionDef):
+            nodes[node.name] = node
+        elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            nodes[node.targets[0].id] = node
+    return source, nodes
+
+
+def solution_names(assignment: str) -> list[str]:
+    """Top-level functions and constants defined in solutions/<assignment>.py, in file order."""
+    return list(_solution_nodes(assignment)[1])
+
+
+def reference_source(assignment: str, name: str) -> str:
+    """The source text of one function or constant in solutions/<assignment>.py."""
+    source, nodes = _solution_nodes(assignment)
+    if name not in nodes:
+        raise KeyError(f"{name!r} is not defined in solutions/{assignment}.py")
+    lines = source.splitlines()
+    node = nodes[name]
+    return "\n".join(lines[node.lineno - 1: node.end_lineno])
+
+
+def answer_cell_source(assignment: str, name: str, intro: str = "") -> str:
+    """The source notebook's answer cell: signature and docstring outside, body inside the solution region."""
+    source, nodes = _solution_nodes(assignment)
+    lines = source.splitlines()
+    node = nodes[name]
+    prefix = [intro] if intro else []
+    if isinstance(node, ast.Assign):
+        body = lines[node.lineno - 1: node.end_lineno]
+        return "\n".join(prefix + ["### BEGIN SOLUTION", *body, "### END SOLUTION"])
+    assert isinstance(node, ast.FunctionDef)
+    first = node.body[0]
+    has_doc = isinstance(first, ast.Expr) and isinstance(getattr(first, "value", None), ast.Constant)
+    split = first.end_lineno if has_doc else node.body[0].lineno - 1
+    head = lines[node.lineno - 1: split]
+    body = lines[split: node.end_lineno]
+    indent = " " * (len(body[0]) - len(body[0].lstrip()))
+    return "\n".join(prefix + head + [f"{indent}### BEGIN SOLUTION", *body, f"{indent}### END SOLUTION"])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Building the notebook
+# ---------------------------------------------------------------------------------------------------------
+
+def _meta(grade_id: str, *, grade: bool, solution: bool, locked: bool, points: int | None = None
+          ) -> dict[str, Any]:
+    meta: dict[str, Any] = {"grade": grade, "grade_id": grade_id, "locked": locked,
+                            "schema_version": 3, "solution": solution, "task": False}
+    if grade:
+        meta["points"] = points
+    return {"nbgrader": meta}
+
+
+def hidden_cell_source(assignment: str, check_name: str, target: str) -> str:
+    """A hidden test cell: import one check and call it on the learner's answer."""
+    return ("### BEGIN HIDDEN TESTS\n"
+            f"from freezelab_checks.{assignment} import {check_name}\n"
+            f"{check_name}({target})\n"
+            "### END HIDDEN TESTS")
+
+
+def build_notebook(assignment: str) -> tuple[nbformat.NotebookNode, str]:
+    """The source notebook and the rubric markdown for one assignment."""
+    spec = importlib.import_module(f"assignment_specs.{assignment}")
+    from freezelab_checks import checks_for
+
+    checks = checks_for(assignment)
+    cells = []
+    rubric = [f"# Rubric for {assignment} (instructor-only)", ""]
+    counter = {"md": 0, "setup": 0}
+    for item in spec.CELLS:
+        kind = item["kind"]
+        if kind == "md":
+            counter["md"] += 1
+            cell = nbformat.v4.new_markdown_cell(item["text"], id=f"md-{counter['md']:02d}")
+        elif kind == "setup":
+            counter["setup"] += 1
+            gid = f"setup_{counter['setup']}"
+            cell = nbformat.v4.new_code_cell(item["code"], id=gid.replace("_", "-"),
+                                             metadata=_meta(gid, grade=False, solution=False, locked=True))
+        elif kind == "answer":
+            name = item["name"]
+            cell = nbformat.v4.new_code_cell(answer_cell_source(assignment, name, item["intro"]),
+                                             id=f"answer-{name}".replace("_", "-"),
+                                             metadata=_meta(name, grade=False, solution=True, locked=False))
+        elif kind == "public":
+            gid = f"test_{item['name']}_public"
+            cell = nbformat.v4.new_code_cell(item["code"], id=gid.replace("_", "-"),
+                                             metadata=_meta(gid, grade=True, solution=False, locked=True,
+                                                            points=item["points"]))
+        elif kind == "hidden":
+            for check in checks[item["name"]]:
+                gid = "test_" + check.__name__.removeprefix("check_")
+                code = hidden_cell_source(assignment, check.__name__, item["name"])
+                cells.append(nbformat.v4.new_code_cell(
+                    code, id=gid.replace("_", "-"),
+                    metadata=_meta(gid, grade=True, solution=False, locked=True, points=check.points)))
+            continue
+        elif kind == "free":
+            gid = item["grade_id"]
+            text = f"### BEGIN SOLUTION\n{item['rubric']}\n### END SOLUTION"
+            cell = nbformat.v4.new_markdown_cell(text, id=gid.replace("_", "-"),
+                                                 metadata=_meta(gid, grade=True, solution=True, locked=False,
+                                                                points=item["points"]))
+            rubric += [f"## {gid} ({item['points']} points)", "", item["rubric"], ""]
+        else:
+            raise ValueError(f"unknown cell kind {kind!r} in assignment_specs/{assignment}.py: "
+                             f"use one of {CELL_KINDS}.")
+        cells.append(cell)
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata = {"kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python",
+                                  "name": "python3"},
+                   "language_info": {"name": "python"}}
+    nbformat.validate(nb)
+    return nb, "\n".join(rubric).rstrip() + "\n"
+
+
+def render(assignment: str) -> dict[Path, str]:
+    """Every file this script writes for one assignment, as path -> text."""
+    nb, rubric = build_notebook(assignment)
+    return {HERE / "source" / assignment / f"{assignment}.ipynb": nbformat.writes(nb) + "\n",
+            HERE / "rubrics" / f"{assignment}.md": rubric}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write (or with --check, compare) every source notebook and rubric."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="compare instead of writing")
+    parser.add_argument("assignments", nargs="*", default=list(ASSIGNMENTS))
+    args = parser.parse_args(argv)
+    stale = []
+    for assignment in args.assignments:
+        for path, text in render(assignment).items():
+            if args.check:
+                if not path.exists() or path.read_text() != text:
+                    stale.append(path)
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text)
+                print(f"wrote {path.relative_to(ROOT)}")
+    if stale:
+        print("out of date (run `python autograder/build_sources.py`): "
+              + ", ".join(str(p.relative_to(ROOT)) for p in stale), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

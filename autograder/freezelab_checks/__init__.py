@@ -1,0 +1,19 @@
+"""Hidden checks for the freezelab assignments (instructor-only; never released to students).
+
+Hidden test cells in the source notebooks only import and call functions from these modules, so the
+feedback a learner receives shows the failure message but not the checking code.
+"""
+
+from ._common import REGISTRY, CheckFailed, module_for_checks
+
+ASSIGNMENTS = ("a1_freezing_basics", "a2_transfer_setup", "a3_finetuning_workflow")
+
+
+def checks_for(assignment: str) -> dict:
+    """Graded name -> list of hidden checks, for one assignment."""
+    if assignment not in ASSIGNMENTS:
+        raise ValueError(f"unknown assignment {assignment!r}: choose one of {', '.join(ASSIGNMENTS)}.")
+    return module_for_checks(f"{__name__}.{assignment}")
+
+
+__all__ = ["ASSIGNMENTS", "REGISTRY", "CheckFailed", "checks_for"]

@@ -1,0 +1,287 @@
+"""Shared machinery for the hidden checks: clean failures, random architectures, banned helpers.
+
+A check raises `CheckFailed` with a message for the learner. The `hidden_check` decorator turns any other
+error into a `CheckFailed` too and re-raises it from a single short frame, so that the traceback in nbgrader's
+feedback shows the learner's message and not the body of the check.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import types
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+
+class CheckFailed(AssertionError):
+    """A hidden check failed; the message says what went wrong."""
+
+
+# module name -> graded name -> list of checks (in definition order); read by build_sources and the pytest route
+REGISTRY: dict[str, dict[str, list[Callable[[Any], None]]]] = {}
+
+# Graded answers must be written with plain PyTorch, not by calling the course package's own helpers.
+BANNED_MODULES = ("freezelab.inspect", "freezelab.transfer")
+
+
+def expect(condition: object, message: str) -> None:
+    """Fail the check with `message` unless `condition` is true."""
+    if not condition:
+        raise CheckFailed(message)
+
+
+def hidden_check(target: str, points: int = 1) -> Callable:
+    """Register a check of the graded answer `target`; failures become one clean `CheckFailed`."""
+
+    def decorate(check: Callable[[Any], None]) -> Callable[[Any], None]:
+        # Compiled under a file name that does not exist, so a traceback shows no checking code.
+        namespace = {"_run_quietly": _run_quietly, "check": check, "target": target,
+                     "CheckFailed": CheckFailed}
+        exec(compile(_RUNNER, "<hidden check>", "exec"), namespace)
+        run = functools.wraps(check)(namespace["run"])
+        run.target = target
+        run.points = points
+        REGISTRY.setdefault(check.__module__, {}).setdefault(target, []).append(run)
+        return run
+
+    return decorate
+
+
+_RUNNER = """
+def run(answer):
+    __tracebackhide__ = True
+    message = _run_quietly(check, answer, target)
+    if message is not None:
+        raise CheckFailed(message) from None
+"""
+
+
+def _run_quietly(check: Callable[[Any], None], answer: Any, target: str) -> str | None:
+    __tracebackhide__ = True  # noqa: F841
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small models: one thread is fastest and keeps a grading machine responsive
+    try:
+        with banned_helpers(), torch.random.fork_rng():
+            torch.manual_seed(0)
+            check(answer)
+    except CheckFailed as exc:
+        return str(exc)
+    except Exception as exc:  # noqa: BLE001 - anything else is reported as a failure, never a crash
+        return f"{target} could not be checked ({type(exc).__name__}: {exc})."
+    finally:
+        torch.set_num_threads(threads)
+    return None
+
+
+def call(fn: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+    """Call the learner's function; turn its exceptions into a readable `CheckFailed`."""
+    if not callable(fn):
+        raise CheckFailed(f"{name} should be a function, but it is a {type(fn).__name__}.")
+    try:
+        return fn(*args, **kwargs)
+    except NotImplementedError:
+        raise CheckFailed(f"{name} is not implemented yet: replace `raise NotImplementedError()` "
+                          "with your code.") from None
+    except CheckFailed:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise CheckFailed(f"{name}(...) raised {type(exc).__name__}: {exc}") from None
+
+
+@contextmanager
+def banned_helpers() -> Iterator[None]:
+    """While active, the functions of `BANNED_MODULES` raise instead of doing the learner's work."""
+    swapped: list[tuple[types.FunctionType, types.CodeType]] = []
+    for module_name in BANNED_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except Exception:  # noqa: BLE001 - a helper module that is absent cannot be called either
+            continue
+        for attr, value in vars(module).items():
+            if (isinstance(value, types.FunctionType) and value.__module__ == module_name
+                    and not value.__code__.co_freevars):
+                swapped.append((value, value.__code__))
+                value.__code__ = _refusing_code(f"{module_name}.{attr}")
+    try:
+        yield
+    finally:
+        for function, code in swapped:
+            function.__code__ = code
+
+
+def _refusing_code(qualname: str) -> types.CodeType:
+    # Built from source so that it uses only builtins: it runs with the helper module's globals.
+    message = (f"{qualname} is off limits in graded answers: write this with plain PyTorch "
+               "(parameters(), requires_grad, numel()).")
+    source = f"def refuse(*args, **kwargs):\n    raise PermissionError({message!r})\n"
+    namespace: dict[str, Any] = {}
+    exec(compile(source, "<banned helper>", "exec"), namespace)
+    return namespace["refuse"].__code__
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Hypothesis settings and random architectures
+# ---------------------------------------------------------------------------------------------------------
+
+def examples(n: int = 10) -> settings:
+    """Deterministic, quick hypothesis settings for grading (no database, no deadline, no shrinking)."""
+    return settings(max_examples=n, deadline=None, derandomize=True, database=None,
+                    phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck),
+                    print_blob=False)
+
+
+def for_all(strategy: st.SearchStrategy, body: Callable[[Any], None], n: int = 10) -> None:
+    """Run `body` on `n` examples drawn from `strategy`; the first CheckFailed is re-raised as is."""
+    failures: list[CheckFailed] = []
+
+    @examples(n)
+    @given(strategy)
+    def run(example: Any) -> None:
+        try:
+            body(example)
+        except CheckFailed as exc:
+            failures.append(exc)
+            raise
+
+    try:
+        run()
+    except CheckFailed:
+        raise CheckFailed(str(failures[0])) from None
+
+
+LEAF_KINDS = ("linear", "linear_nobias", "bn", "relu", "dropout")
+
+
+@dataclass(frozen=True)
+class NetSpec:
+    """A random architecture: width, a list of layer kinds (a tuple is a nested block), tied weights or not."""
+
+    width: int
+    layers: tuple
+    tie: bool
+    seed: int
+
+
+def _layers(depth: int) -> st.SearchStrategy:
+    leaf = st.sampled_from(LEAF_KINDS)
+    if depth == 0:
+        return leaf
+    block = st.lists(_layers(depth - 1), min_size=1, max_size=3).map(tuple)
+    return st.one_of(leaf, leaf, block)
+
+
+def net_specs(min_linear: int = 1) -> st.SearchStrategy:
+    """Random small MLP-like architectures with nested blocks, BatchNorm, dropout and optional tied weights."""
+    spec = st.builds(NetSpec, width=st.integers(2, 6),
+                     layers=st.lists(_layers(2), min_size=1, max_size=5).map(tuple),
+                     tie=st.booleans(), seed=st.integers(0, 2**16))
+    return spec.filter(lambda s: _count_linear(s.layers) >= min_linear)
+
+
+def _count_linear(layers: tuple) -> int:
+    return sum(_count_linear(k) if isinstance(k, tuple) else k.startswith("linear") for k in layers)
+
+
+def build(spec: NetSpec) -> nn.Sequential:
+    """The model described by `spec` (deterministic weights); input shape (batch, spec.width)."""
+    torch.manual_seed(spec.seed)
+    model = _block(spec.layers, spec.width)
+    if spec.tie:
+        first = next((m for m in model.modules() if isinstance(m, nn.Linear)), None)
+        if first is not None:
+            tied = nn.Linear(spec.width, spec.width)
+            tied.weight = first.weight  # the same Parameter object in two layers
+            model.add_module("tied", tied)
+    return model
+
+
+def _block(layers: tuple, width: int) -> nn.Sequential:
+    children: OrderedDict[str, nn.Module] = OrderedDict()
+    for i, kind in enumerate(layers):
+        if isinstance(kind, tuple):
+            children[f"block{i}"] = _block(kind, width)
+        elif kind == "linear":
+            children[f"linear{i}"] = nn.Linear(width, width)
+        elif kind == "linear_nobias":
+            children[f"proj{i}"] = nn.Linear(width, width, bias=False)
+        elif kind == "bn":
+            children[f"bn{i}"] = nn.BatchNorm1d(width)
+        elif kind == "relu":
+            children[f"relu{i}"] = nn.ReLU()
+        else:
+            children[f"dropout{i}"] = nn.Dropout(0.5)
+    return nn.Sequential(children)
+
+
+def describe(model: nn.Module) -> str:
+    """A one-line description of a model for failure messages."""
+    parts = []
+    for name, module in model.named_modules():
+        if name and not list(module.children()):
+            parts.append(f"{name}: {type(module).__name__}")
+    tied = " (tied.weight is linear's weight)" if hasattr(model, "tied") else ""
+    return "[" + ", ".join(parts) + "]" + tied
+
+
+def unique_params(model: nn.Module) -> list[nn.Parameter]:
+    """Each parameter tensor once, in model order."""
+    seen: dict[int, nn.Parameter] = {}
+    for _, module in model.named_modules(remove_duplicate=False):
+        for param in module.parameters(recurse=False):
+            seen.setdefault(id(param), param)
+    return list(seen.values())
+
+
+def snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Copies of every parameter and buffer, by name."""
+    return {name: t.detach().clone() for name, t in model.state_dict(keep_vars=True).items()}
+
+
+def changed(before: dict[str, torch.Tensor], after: dict[str, torch.Tensor]) -> set[str]:
+    """Names whose tensors are not bit-identical between two snapshots."""
+    return {name for name, t in before.items() if name not in after or not torch.equal(t, after[name])}
+
+
+def sgd_step(model: nn.Module, x: torch.Tensor, momentum: float = 0.9, weight_decay: float = 0.01) -> set[str]:
+    """One SGD step on all trainable parameters with a dummy loss; return the names of what moved."""
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    before = snapshot(model)
+    if trainable:
+        optimizer = torch.optim.SGD(trainable, lr=0.1, momentum=momentum, weight_decay=weight_decay)
+        optimizer.zero_grad(set_to_none=True)
+        model(x).pow(2).mean().backward()
+        optimizer.step()
+    return {n for n in changed(before, snapshot(model)) if n in dict(model.named_parameters())}
+
+
+def names_of(model: nn.Module, params: list[nn.Parameter]) -> list[str]:
+    """Names of the given parameter tensors in `model` (for messages)."""
+    wanted = {id(p) for p in params}
+    return [name for name, p in model.named_parameters() if id(p) in wanted]
+
+
+def short(items: list[str] | set[str], limit: int = 4) -> str:
+    """A short list for a message: 'a, b, c and 5 more'."""
+    items = sorted(items) if isinstance(items, set) else list(items)
+    head = ", ".join(items[:limit])
+    return head + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def module_for_checks(name: str) -> dict[str, list[Callable[[Any], None]]]:
+    """The checks registered by assignment module `name` (imported on demand)."""
+    importlib.import_module(name)
+    return REGISTRY.get(name, {})
+
+
+__all__ = ["CheckFailed", "REGISTRY", "banned_helpers", "build", "call", "changed", "describe", "expect",
+           "for_all", "hidden_check", "names_of", "net_specs", "sgd_step", "short", "snapshot",
+           "unique_params"]
