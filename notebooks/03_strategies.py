@@ -1,0 +1,309 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (freezelab)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Lesson 3 — Freezing strategies
+#
+# **Goal:** choose *what* to freeze, write it correctly for any architecture, and hand the optimizer the
+# right parameters.
+#
+# By the end you can:
+# - freeze everything but the head, or freeze by name / prefix (and avoid the substring trap);
+# - freeze partially — early layers frozen, late layers trained — and say why (Yosinski et al. 2014);
+# - unfreeze a stage later on;
+# - replace the head in torchvision families: `fc` (ResNet), `classifier[-1]` (MobileNet, VGG,
+#   EfficientNet) — and see what goes wrong if you replace the whole `classifier`;
+# - build the optimizer over trainable parameters only, and know what happens if you do not.
+#
+# Sources: PyTorch docs (`Module.requires_grad_`, `Module.named_parameters`, `torch.optim`); the
+# torchvision models docs and the PyTorch *Transfer learning for computer vision* tutorial; Yosinski et
+# al. 2014, "How transferable are features in deep neural networks?"; d2l.ai, *Fine-Tuning*.
+
+# %%
+import matplotlib.pyplot as plt
+import torch
+import torchvision
+from torch import nn
+
+from freezelab.backbones import load_pretrained
+from freezelab.device import describe_device, pick_device, seed_everything
+from freezelab.inspect import count_parameters, trainable_names
+from freezelab.strategies import freeze_all_but, head_run
+
+device = pick_device()
+seed_everything(0)
+print(describe_device())
+
+# %% [markdown]
+# ## 1. Freeze everything but the head
+#
+# The course backbone, `TinyResNet`, was pre-trained on handwritten digits 0–4. Its layout copies
+# torchvision's ResNets: a stem (`conv1`, `bn1`), three stages `layer1`–`layer3`, then `fc`. The
+# freezing code below therefore works unchanged on `resnet18` or `resnet50`.
+#
+# The recipe is two lines: freeze the whole model, then unfreeze the head.
+
+# %% tags=["check-output"]
+model = load_pretrained()
+model.requires_grad_(False)
+model.fc.requires_grad_(True)
+print(count_parameters(model))
+print("trainable:", trainable_names(model))
+
+# %% [markdown]
+# For a *new* task with different classes you replace the head instead. A freshly built layer has
+# `requires_grad=True`, so the order "freeze, then replace" needs no extra unfreeze line.
+#
+# **Commit to your answer:** we freeze everything and *then* assign a new `fc`. Is the new head
+# trainable?
+
+# %% tags=["check-output"]
+model = load_pretrained()
+model.requires_grad_(False)
+model.fc = nn.Linear(model.fc.in_features, 5)  # a new layer: trainable by default
+print("trainable:", trainable_names(model))
+
+# %% [markdown]
+# (The reverse order — replace, then freeze everything — freezes the new head too, and nothing trains.)
+
+# %% [markdown]
+# ## 2. Freeze by name — and the substring trap
+#
+# `named_parameters()` gives dotted names like `layer2.conv1.weight`. Freezing "everything whose name
+# starts with ..." is handy when a model's stages are not neat attributes.
+#
+# **Commit to your answer:** we want to freeze the stem (`conv1`, `bn1`) only, and write
+# `if "bn1" in name or "conv1" in name`. Which parameters get frozen?
+
+# %% tags=["check-output"]
+model = load_pretrained()
+for name, p in model.named_parameters():
+    if "conv1" in name or "bn1" in name:  # substring test: too greedy
+        p.requires_grad_(False)
+print("frozen by the substring test:")
+print([n for n, p in model.named_parameters() if not p.requires_grad])
+
+# %% [markdown]
+# Every block has its own `conv1` and `bn1`, so the substring test froze part of every stage as well.
+# Match the *start* of the name (`str.startswith` takes a tuple), or go through the module itself:
+
+# %% tags=["check-output"]
+model = load_pretrained()
+for name, p in model.named_parameters():
+    if name.startswith(("conv1.", "bn1.")):
+        p.requires_grad_(False)
+print("frozen by prefix:", [n for n, p in model.named_parameters() if not p.requires_grad])
+
+model = load_pretrained()
+for stage in ("conv1", "bn1"):
+    model.get_submodule(stage).requires_grad_(False)  # same result, no string matching at all
+print("frozen by module:", [n for n, p in model.named_parameters() if not p.requires_grad])
+
+# %% [markdown]
+# ## 3. Partial freezing: early layers general, late layers specific
+#
+# Yosinski et al. (2014) cut networks trained on one half of ImageNet at every layer and transplanted the
+# lower part into a network for the other half. The first layers transferred almost perfectly (they
+# detect edges, blobs and colours, useful for any images); the last layers were specific to their
+# original classes. Hence the classic recipe: **freeze the early stages, train the late ones and the
+# head.** How far down to train depends on how different the new task is (lesson 4 measures it).
+#
+# `freeze_all_but` from `freezelab.strategies` is the two-line recipe from section 1 with a list:
+
+# %%
+from inspect import getsource
+
+print(getsource(freeze_all_but))
+
+# %% tags=["check-output"]
+model = freeze_all_but(load_pretrained(), ["layer3", "fc"])
+for stage in ("conv1", "bn1", "layer1", "layer2", "layer3", "fc"):
+    params = list(model.get_submodule(stage).parameters())
+    n_train = sum(p.numel() for p in params if p.requires_grad)
+    print(f"{stage:7} {n_train:>6,} / {sum(p.numel() for p in params):>6,} trainable")
+
+# %% [markdown]
+# ## 4. Unfreezing later
+#
+# Unfreezing is the same flag set back to `True`, at any point in training — for example after a few
+# epochs of training the head alone (lesson 5 builds whole schedules on this).
+
+# %% tags=["check-output"]
+model = freeze_all_but(load_pretrained(), ["fc"])
+print("before:", count_parameters(model))
+model.layer3.requires_grad_(True)
+print("after :", count_parameters(model))
+
+# %% [markdown]
+# An optimizer only updates the parameters it was given. If you built it over the head alone, the
+# unfrozen `layer3` gets gradients but never moves until you call
+# `optimizer.add_param_group({"params": model.layer3.parameters()})` — lesson 6 shows it failing.
+
+# %% [markdown]
+# ## 5. Replacing the head in torchvision families
+#
+# | family | head | replace with |
+# |---|---|---|
+# | ResNet, RegNet, ResNeXt | `model.fc` (a `Linear`) | `nn.Linear(model.fc.in_features, n)` |
+# | MobileNet V2/V3, EfficientNet, VGG, ConvNeXt | `model.classifier` (a `Sequential`) | its last item: `model.classifier[-1]` |
+# | ViT | `model.heads.head` | `nn.Linear(model.heads.head.in_features, n)` |
+#
+# We build the architectures with `weights=None` (offline, random weights): the shapes are exactly those
+# of the pretrained models, so the code is the same one you would run on `weights="DEFAULT"`.
+
+# %% tags=["check-output"]
+resnet = torchvision.models.resnet18(weights=None)
+resnet.requires_grad_(False)
+resnet.fc = nn.Linear(resnet.fc.in_features, 5)
+
+mobilenet = torchvision.models.mobilenet_v3_small(weights=None)
+print("MobileNet V3 classifier:", [type(m).__name__ for m in mobilenet.classifier])
+mobilenet.requires_grad_(False)
+mobilenet.classifier[-1] = nn.Linear(mobilenet.classifier[-1].in_features, 5)
+
+for name, net in (("resnet18", resnet), ("mobilenet_v3_small", mobilenet)):
+    print(f"{name:20} {count_parameters(net)}   trainable: {trainable_names(net)}")
+
+# %% [markdown]
+# **Commit to your answer:** what goes wrong if we replace MobileNet's *whole* classifier with
+# `nn.Linear(1024, 5)` — 1024 being the in-features of the last layer we saw above?
+
+# %% tags=["check-output"]
+broken = torchvision.models.mobilenet_v3_small(weights=None).eval()
+broken.classifier = nn.Linear(1024, 5)
+try:
+    broken(torch.zeros(1, 3, 64, 64))
+except RuntimeError as err:
+    print("RuntimeError:", err)
+
+# %% [markdown]
+# The classifier was `Linear(576 → 1024), Hardswish, Dropout, Linear(1024 → 1000)`: replacing all of it
+# also threw away the hidden layer, so the new `Linear` receives 576 features and the shapes clash. On
+# EfficientNet (`Dropout, Linear(1280 → 1000)`) the same mistake *runs* — but silently drops the dropout.
+# Replace the last item, `classifier[-1]`, and everything else stays as the authors trained it.
+
+# %% [markdown]
+# ## 6. Give the optimizer the trainable parameters only
+#
+# The usual line is
+#
+# ```python
+# optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+# # or: torch.optim.AdamW(filter(lambda p: p.requires_grad, model.parameters()), lr=1e-3)
+# ```
+#
+# **Commit to your answer:** what if you pass *all* parameters, frozen ones included, to SGD with
+# momentum and weight decay? Weight decay shrinks every weight it touches... do the frozen weights move?
+
+# %% tags=["check-output"]
+torch.manual_seed(0)
+model = freeze_all_but(load_pretrained(5), ["fc"]).to(device)
+frozen_before = model.layer1.conv1.weight.detach().clone()
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=0.01)  # all of them
+x, y = torch.randn(8, 1, 16, 16, device=device), torch.randint(0, 5, (8,), device=device)
+for _ in range(3):
+    optimizer.zero_grad()  # set_to_none=True is the default since PyTorch 2.0
+    nn.functional.cross_entropy(model(x), y).backward()
+    optimizer.step()
+print("frozen weight moved:", not torch.equal(frozen_before, model.layer1.conv1.weight))
+print("frozen grads are None:", model.layer1.conv1.weight.grad is None)
+print("tensors with optimizer state:", len(optimizer.state), "of", len(list(model.parameters())))
+
+# %% [markdown]
+# They do not move: PyTorch's optimizers skip any parameter whose `.grad` is `None`, and a frozen
+# parameter never gets a gradient — no update, no weight decay, no momentum buffer. So passing
+# everything is *usually* harmless here. Filter anyway: it states your intent, keeps optimizer state
+# small, and protects you from the case where a frozen tensor carries a zero gradient instead of `None`
+# (left over from before it was frozen, or from `zero_grad(set_to_none=False)`): then momentum and
+# weight decay *do* move it. Lesson 6 shows exactly that.
+
+# %% [markdown]
+# ## 7. A quick experiment: what should train?
+#
+# New task: digits **5–9**, which the backbone has never seen, with only **10 labelled images per
+# class**. Three set-ups, same seed, same data, 15 steps each:
+#
+# 1. pretrained backbone frozen, train the head only (a *linear probe*);
+# 2. pretrained backbone, train `layer3` and the head (partial freezing);
+# 3. a **random** backbone frozen, train the head only — is it the pretraining that helps, or the head?
+#
+# **Commit to your answer:** rank the three by test accuracy before you run the cell.
+
+# %%
+runs = {
+    "pretrained, head only": head_run("pretrained", ["fc"], seed=0, device=device),
+    "pretrained, layer3 + head": head_run("pretrained", ["layer3", "fc"], seed=0, device=device),
+    "random, head only": head_run("random", ["fc"], seed=0, device=device),
+}
+for label, run in runs.items():
+    print(f"{label:27} trainable={run.trainable:>6,}  test accuracy={run.test_acc:.1%}")
+
+# %%
+fig, ax = plt.subplots(figsize=(6, 3))
+for label, run in runs.items():
+    ax.plot(range(1, run.history.epochs + 1), run.history.train_loss, marker=".", label=label)
+ax.set(xlabel="step (one batch of 50 images)", ylabel="training loss", title="10 labels per class")
+ax.legend()
+plt.show()
+
+# %% [markdown]
+# What the numbers above show (a test in `tests/test_lesson_claims_d1.py` re-runs these seeds and
+# checks each statement, so the text cannot drift from the code):
+#
+# - **Pretrained features matter.** With the same 325 trainable numbers, the head on the pretrained
+#   backbone beats the head on a random backbone. The backbone never saw a 5 or a 9, yet its strokes
+#   and curves detectors still help — Yosinski's "general features" in miniature.
+# - **Training the last stage helps when the classes are new.** Unfreezing `layer3` (58k numbers
+#   instead of 325) gives a clearly higher accuracy here: the last stage's features were specific to
+#   digits 0–4, and adapting them pays off even with 50 images.
+# - All three are far above chance (20% for five classes), even set-up 1, whose backbone is entirely
+#   frozen (section 1 printed how small the trainable share is).
+#
+# One seed is an anecdote: lesson 4 repeats such comparisons over several seeds, with error bars.
+
+# %% tags=["check-output"]
+acc = {label: run.test_acc for label, run in runs.items()}
+print("pretrained head beats random head:", acc["pretrained, head only"] > acc["random, head only"])
+print("layer3 + head beats head only:", acc["pretrained, layer3 + head"] > acc["pretrained, head only"])
+print("all above chance (20%):", min(acc.values()) > 0.2)
+
+# %% [markdown]
+# ## Check yourself
+
+# %%
+from freezelab.quiz import flashcards, show
+
+show(topic="strategies", difficulty="easy")
+
+# %%
+show(topic="strategies", difficulty="medium")
+
+# %%
+show(topic="strategies", difficulty="hard")
+
+# %% [markdown]
+# ## Recap
+#
+# - Head only: `model.requires_grad_(False)`, then unfreeze or replace the head (new layers train by
+#   default).
+# - Freeze by name with `startswith` or `get_submodule`, never with a bare substring test.
+# - Partial freezing keeps the general early stages and adapts the specific late ones (Yosinski 2014).
+# - Replace `fc` in ResNets and `classifier[-1]` in MobileNet / VGG / EfficientNet — not the whole
+#   `classifier`.
+# - Give the optimizer `[p for p in model.parameters() if p.requires_grad]`; frozen parameters with
+#   `grad=None` are skipped anyway, but zero gradients are not (lesson 6).
+#
+# Next: **lesson 4, transfer learning measured**.
+
+# %%
+flashcards(topic="strategies")
