@@ -73,6 +73,8 @@ def answer_cell_source(assignment: str, name: str, intro: str = "") -> str:
     split = first.end_lineno if has_doc else node.body[0].lineno - 1
     head = lines[node.lineno - 1: split]
     body = lines[split: node.end_lineno]
+    while body and not body[0].strip():
+        head.append(body.pop(0))  # the marker takes its indentation from the first line of code
     indent = " " * (len(body[0]) - len(body[0].lstrip()))
     return "\n".join(prefix + head + [f"{indent}### BEGIN SOLUTION", *body, f"{indent}### END SOLUTION"])
 

@@ -372,4 +372,210 @@ MISTAKE_CODE: list[tuple[str, str, str, str, str]] = [
      "MobileNet's head is the whole classifier Sequential", 'ANSWER_Q1 = "b"'),
     ("a2-q2-all-params", A2, "ANSWER_Q2",
      "a frozen backbone still counts as trainable parameters", 'ANSWER_Q2 = "d"'),
+    # ----------------------------------------------------------------------------------------------------
+    # a3: BatchNorm, unfreezing, schedules, the two-phase run
+    # ----------------------------------------------------------------------------------------------------
+    ("a3-bn-model-eval", A3, "set_frozen_bn_eval",
+     "model.eval() is the way to protect frozen BatchNorm (it also switches off dropout and trainable BN)",
+     _code("""
+        def set_frozen_bn_eval(model):
+            return model.eval()
+     """)),
+    ("a3-bn-freeze-params", A3, "set_frozen_bn_eval",
+     "requires_grad=False also stops BatchNorm statistics (running mean/var are buffers and keep updating)",
+     _code("""
+        def set_frozen_bn_eval(model):
+            for m in model.modules():
+                if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+                    m.requires_grad_(False)
+            return model
+     """)),
+    ("a3-bn-all-eval", A3, "set_frozen_bn_eval",
+     "every BatchNorm should be in eval mode during fine-tuning (trainable ones then never adapt)", _code("""
+        def set_frozen_bn_eval(model):
+            for m in model.modules():
+                if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)):
+                    m.eval()
+            return model
+     """)),
+    ("a3-bn-2d-only", A3, "set_frozen_bn_eval",
+     "BatchNorm means BatchNorm2d (BatchNorm1d layers in MLP heads are missed)", _code("""
+        def set_frozen_bn_eval(model):
+            for m in model.modules():
+                if isinstance(m, nn.BatchNorm2d) and not any(p.requires_grad for p in m.parameters()):
+                    m.eval()
+            return model
+     """)),
+    ("a3-eval-every-frozen-module", A3, "set_frozen_bn_eval",
+     "any module without trainable parameters can go to eval mode (dropout has none and is switched off)",
+     _code("""
+        def set_frozen_bn_eval(model):
+            for m in model.modules():
+                if not any(p.requires_grad for p in m.parameters()):
+                    m.eval()
+            return model
+     """)),
+    ("a3-unfreeze-only", A3, "unfreeze_and_add",
+     "setting requires_grad=True is enough (an optimizer built earlier never sees the new parameters)", _code("""
+        def unfreeze_and_add(model, optimizer, name, lr):
+            model.get_submodule(name).requires_grad_(True)
+     """)),
+    ("a3-new-optimizer", A3, "unfreeze_and_add",
+     "rebuilding the optimizer inside the function updates the caller's one (it is a new local object)",
+     _code("""
+        def unfreeze_and_add(model, optimizer, name, lr):
+            model.get_submodule(name).requires_grad_(True)
+            optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=lr, momentum=0.9)
+     """)),
+    ("a3-add-all-params", A3, "unfreeze_and_add",
+     "adding model.parameters() as the new group is simplest (parameters already held end up twice)",
+     _code("""
+        def unfreeze_and_add(model, optimizer, name, lr):
+            model.get_submodule(name).requires_grad_(True)
+            optimizer.add_param_group({"params": [p for p in model.parameters() if p.requires_grad], "lr": lr})
+     """)),
+    ("a3-group-without-lr", A3, "unfreeze_and_add",
+     "a new param group picks the right learning rate by itself (it takes the optimizer's default)", _code("""
+        def unfreeze_and_add(model, optimizer, name, lr):
+            module = model.get_submodule(name)
+            held = {id(p) for g in optimizer.param_groups for p in g["params"]}
+            module.requires_grad_(True)
+            new = [p for p in module.parameters() if id(p) not in held]
+            if new:
+                optimizer.add_param_group({"params": new})
+     """)),
+    ("a3-add-without-unfreezing", A3, "unfreeze_and_add",
+     "adding parameters to the optimizer unfreezes them (they still get no gradient)", _code("""
+        def unfreeze_and_add(model, optimizer, name, lr):
+            params = list(model.get_submodule(name).parameters())
+            held = {id(p) for g in optimizer.param_groups for p in g["params"]}
+            new = [p for p in params if id(p) not in held]
+            if new:
+                optimizer.add_param_group({"params": new, "lr": lr})
+     """)),
+    ("a3-schedule-bn-once", A3, "gradual_unfreezer",
+     "frozen BatchNorm set to eval once stays in eval (model.train() at every epoch resets it)", _code("""
+        def gradual_unfreezer(optimizer, schedule, lr):
+            def before_epoch(model, epoch):
+                if epoch in schedule:
+                    unfreeze_and_add(model, optimizer, schedule[epoch], lr)
+                if epoch == 0:
+                    set_frozen_bn_eval(model)
+            return before_epoch
+     """)),
+    ("a3-schedule-from-epoch", A3, "gradual_unfreezer",
+     "the schedule's epochs are counted from 1 (off by one: every block unfreezes an epoch late)", _code("""
+        def gradual_unfreezer(optimizer, schedule, lr):
+            def before_epoch(model, epoch):
+                if epoch - 1 in schedule:
+                    unfreeze_and_add(model, optimizer, schedule[epoch - 1], lr)
+                set_frozen_bn_eval(model)
+            return before_epoch
+     """)),
+    ("a3-schedule-all-at-once", A3, "gradual_unfreezer",
+     "gradual unfreezing can unfreeze every scheduled block at the start (that is plain fine-tuning)", _code("""
+        def gradual_unfreezer(optimizer, schedule, lr):
+            def before_epoch(model, epoch):
+                if epoch == 0:
+                    for name in schedule.values():
+                        unfreeze_and_add(model, optimizer, name, lr)
+                set_frozen_bn_eval(model)
+            return before_epoch
+     """)),
+    ("a3-two-phase-bn-train", A3, "two_phase_finetune",
+     "frozen layers stay identical in train mode (their BatchNorm statistics drift)", _code("""
+        def two_phase_finetune(model, train_loader, head_epochs=3, finetune_epochs=3, head_lr=0.05,
+                               finetune_lr=0.01):
+            model.requires_grad_(False)
+            model.fc.requires_grad_(True)
+            optimizer = torch.optim.SGD(model.fc.parameters(), lr=head_lr, momentum=0.9)
+            for epoch in range(head_epochs + finetune_epochs):
+                if epoch == head_epochs:
+                    unfreeze_and_add(model, optimizer, "layer3", finetune_lr)
+                model.train()
+                for x, y in train_loader:
+                    optimizer.zero_grad()
+                    nn.functional.cross_entropy(model(x), y).backward()
+                    optimizer.step()
+            return model.eval()
+     """)),
+    ("a3-two-phase-optimizer-too-early", A3, "two_phase_finetune",
+     "unfreezing layer3 is enough for phase 2 (the optimizer built in phase 1 never updates it)", _code("""
+        def two_phase_finetune(model, train_loader, head_epochs=3, finetune_epochs=3, head_lr=0.05,
+                               finetune_lr=0.01):
+            model.requires_grad_(False)
+            model.fc.requires_grad_(True)
+            optimizer = torch.optim.SGD(model.fc.parameters(), lr=head_lr, momentum=0.9)
+            for epoch in range(head_epochs + finetune_epochs):
+                if epoch == head_epochs:
+                    model.layer3.requires_grad_(True)
+                model.train()
+                set_frozen_bn_eval(model)
+                for x, y in train_loader:
+                    optimizer.zero_grad()
+                    nn.functional.cross_entropy(model(x), y).backward()
+                    optimizer.step()
+            return model.eval()
+     """)),
+    ("a3-two-phase-unfreeze-all", A3, "two_phase_finetune",
+     "phase 2 means unfreezing the whole network (the early layers were meant to stay frozen)", _code("""
+        def two_phase_finetune(model, train_loader, head_epochs=3, finetune_epochs=3, head_lr=0.05,
+                               finetune_lr=0.01):
+            model.requires_grad_(False)
+            model.fc.requires_grad_(True)
+            optimizer = torch.optim.SGD(model.fc.parameters(), lr=head_lr, momentum=0.9)
+            for epoch in range(head_epochs + finetune_epochs):
+                if epoch == head_epochs:
+                    for name in ("conv1", "bn1", "layer1", "layer2", "layer3"):
+                        unfreeze_and_add(model, optimizer, name, finetune_lr)
+                model.train()
+                set_frozen_bn_eval(model)
+                for x, y in train_loader:
+                    optimizer.zero_grad()
+                    nn.functional.cross_entropy(model(x), y).backward()
+                    optimizer.step()
+            return model.eval()
+     """)),
+    ("a3-two-phase-no-freezing", A3, "two_phase_finetune",
+     "a small learning rate alone protects the pretrained layers (without freezing they all drift)", _code("""
+        def two_phase_finetune(model, train_loader, head_epochs=3, finetune_epochs=3, head_lr=0.05,
+                               finetune_lr=0.01):
+            optimizer = torch.optim.SGD(model.parameters(), lr=finetune_lr, momentum=0.9)
+            for epoch in range(head_epochs + finetune_epochs):
+                model.train()
+                for x, y in train_loader:
+                    optimizer.zero_grad()
+                    nn.functional.cross_entropy(model(x), y).backward()
+                    optimizer.step()
+            return model.eval()
+     """)),
+    ("a3-two-phase-stale-momentum", A3, "two_phase_finetune",
+     "freezing a layer that already has momentum stops it (zero grads + momentum keep moving it)", _code("""
+        def two_phase_finetune(model, train_loader, head_epochs=3, finetune_epochs=3, head_lr=0.05,
+                               finetune_lr=0.01):
+            optimizer = torch.optim.SGD(model.parameters(), lr=head_lr, momentum=0.9)
+            model.train()
+            for x, y in train_loader:  # a warm-up step with everything trainable
+                optimizer.zero_grad()
+                nn.functional.cross_entropy(model(x), y).backward()
+                optimizer.step()
+                break
+            model.requires_grad_(False)
+            model.fc.requires_grad_(True)
+            model.layer3.requires_grad_(True)
+            for epoch in range(head_epochs + finetune_epochs):
+                model.train()
+                set_frozen_bn_eval(model)
+                for x, y in train_loader:
+                    optimizer.zero_grad(set_to_none=False)
+                    nn.functional.cross_entropy(model(x), y).backward()
+                    optimizer.step()
+            return model.eval()
+     """)),
+    ("a3-q1-bn-frozen", A3, "ANSWER_Q1",
+     "requires_grad=False freezes everything in a BatchNorm layer, running statistics included", 'ANSWER_Q1 = "a"'),
+    ("a3-q2-optimizer-sees-all", A3, "ANSWER_Q2",
+     "an optimizer picks up newly unfrozen parameters by itself", 'ANSWER_Q2 = "a"'),
+    ("a3-q3-zero-grad", A3, "ANSWER_Q3",
+     "requires_grad=False alone keeps a parameter fixed, whatever the optimizer holds", 'ANSWER_Q3 = "b"'),
 ]

@@ -130,7 +130,8 @@ def load_submission(path: str | Path, assignment: str | None = None, timeout: in
 
 def _run_cell(source: str, namespace: dict[str, Any], label: str, timeout: int) -> str | None:
     try:
-        code = compile(_python_source(source), f"<{label}>", "exec")
+        # dont_inherit: cells must not get this module's `from __future__ import annotations`.
+        code = compile(_python_source(source), f"<{label}>", "exec", dont_inherit=True)
     except SyntaxError as exc:
         return f"its cell has a syntax error (line {exc.lineno}: {exc.msg})"
     sink = io.StringIO()

@@ -15,8 +15,11 @@ the end takes a few seconds on a laptop CPU. Hidden tests run your functions on 
 weights bit by bit; run `freezelab check` on this notebook before you submit.
 """),
     setup("""
+from collections.abc import Callable
+
 import torch
 from torch import nn
+from torch.utils.data import DataLoader
 
 from freezelab.backbones import TinyResNet, load_pretrained
 from freezelab.data import loaders, target_task

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import random
 from collections import OrderedDict
 from collections.abc import Callable
@@ -40,6 +41,16 @@ class MiniVGG(nn.Module):
         return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
 
 
+_PRISTINE: dict[str, nn.Module] = {}  # building a torchvision model costs more than copying one
+
+
+def _fresh(name: str, make: Callable[[], nn.Module]) -> nn.Module:
+    """A new copy of a randomly initialised model (built once per process)."""
+    if name not in _PRISTINE:
+        _PRISTINE[name] = make()
+    return copy.deepcopy(_PRISTINE[name])
+
+
 def _families() -> list[tuple[str, Callable[[], nn.Module], str]]:
     """(name, builder, dotted name of the head) for the architectures the checks use."""
     import torchvision
@@ -47,7 +58,7 @@ def _families() -> list[tuple[str, Callable[[], nn.Module], str]]:
     from freezelab.backbones import TinyResNet
 
     def tv(name: str) -> Callable[[], nn.Module]:
-        return lambda: torchvision.models.get_model(name, weights=None)
+        return lambda: _fresh(name, lambda: torchvision.models.get_model(name, weights=None))
 
     return [("resnet18", tv("resnet18"), "fc"),
             ("mobilenet_v3_small", tv("mobilenet_v3_small"), "classifier.3"),
