@@ -64,3 +64,12 @@ def test_code_output_answer_is_what_the_code_prints(item):
 @pytest.mark.parametrize("item", CHECKED_ITEMS, ids=lambda i: i["id"])
 def test_choice_answer_checks_pass(item):
     run_snippet(item["check"])  # raises AssertionError when the stated answer is wrong
+
+
+@pytest.mark.parametrize("topic", TOPICS)
+def test_lessons_can_ask_every_level(topic):
+    # Lessons call show(topic=..., difficulty=...); each level must have questions (not only cards).
+    for level in DIFFICULTIES:
+        asked = [i for i in BANK if i["topic"] == topic and i["difficulty"] == level
+                 and i["type"] != "flashcard"]
+        assert len(asked) >= 2, (topic, level)

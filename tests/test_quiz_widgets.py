@@ -178,3 +178,10 @@ def test_progress_overview_counts_per_topic():
     html = progress_overview().data
     row = html.split(f"<td>{item['topic']}</td>")[1].split("</tr>")[0]
     assert row.count("<td>1</td>") == 2  # answered 1, correct 1
+
+
+def test_plain_text_repr_is_short_and_stable():
+    quiz = show(topic="speed", difficulty="easy")
+    first_repr = quiz._repr_mimebundle_()["text/plain"]
+    quiz.questions[0].retry()
+    assert first_repr == quiz._repr_mimebundle_()["text/plain"] == f"Quiz: speed ({len(quiz.items)} items)"

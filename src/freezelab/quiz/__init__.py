@@ -28,7 +28,7 @@ def show(topic: str | Iterable[str] | None = None, difficulty: str | Iterable[st
     unless asked for by id or type)."""
     items = load_bank()
     if ids is None and types is None:
-        types = [t for t in ("mcq", "multi", "code-output", "predict", "free-response")]
+        types = ["mcq", "multi", "code-output", "predict", "free-response"]
     picked = select(items, topic=topic, difficulty=difficulty, n=n, ids=ids, types=types)
     title = "Quiz" + (f": {topic}" if isinstance(topic, str) else "")
     return Quiz(picked, title=title)
@@ -42,10 +42,10 @@ def flashcards(topic: str | Iterable[str] | None = None) -> Deck:
 
 def progress_overview() -> HTML:
     """A table of answered / correct items per topic, from the saved progress."""
-    saved = progress.load()
+    saved, bank = progress.load(), load_bank()
     rows = []
     for topic in TOPICS:
-        ids = [i["id"] for i in load_bank() if i["topic"] == topic]
+        ids = [i["id"] for i in bank if i["topic"] == topic]
         answered = sum(bool(saved.get(i, {}).get("answered")) for i in ids)
         correct = sum(saved.get(i, {}).get("correct") is True for i in ids)
         rows.append(f"<tr><td>{html.escape(topic)}</td><td>{len(ids)}</td>"

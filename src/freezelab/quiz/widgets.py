@@ -217,10 +217,10 @@ class PredictWidget(ItemWidget):
         if options:
             self.choice = W.RadioButtons(
                 options=[(f"{LETTERS[i]}. {o['text']}", i) for i, o in enumerate(options)],
-                value=None, layout=W.Layout(width="100%"))
+                value=None, description="Prediction:", layout=W.Layout(width="100%"))
         else:
             self.choice = W.Textarea(placeholder="write your prediction before revealing",
-                                     layout=W.Layout(width="100%"))
+                                     description="Prediction:", layout=W.Layout(width="100%"))
         self.lock_button = W.Button(description="Lock in my answer", icon="lock",
                                     tooltip="Commit to your answer; then the answer is revealed")
         self.lock_button.on_click(lambda _: self.lock())
@@ -254,7 +254,7 @@ class FreeResponseWidget(ItemWidget):
     """free-response: write, reveal the model answer, tick the concepts you covered."""
 
     def build(self) -> None:
-        self.text = W.Textarea(placeholder="explain in your own words",
+        self.text = W.Textarea(placeholder="explain in your own words", description="Answer:",
                                layout=W.Layout(width="100%", height="6em"))
         self.reveal_button = W.Button(description="Show model answer", icon="eye",
                                       tooltip="Reveal the model answer and the concept checklist")
@@ -344,6 +344,8 @@ class Quiz:
         # Live widget for a kernel, plus static HTML for GitHub / nbconvert.
         bundle = self.widget._repr_mimebundle_(include=include, exclude=exclude)
         bundle["text/html"] = quiz_html(self.items, self.title)
+        # Short and deterministic, so notebook diffs and nbval stay quiet.
+        bundle["text/plain"] = f"{self.title} ({len(self.items)} items)"
         return bundle
 
 
@@ -422,4 +424,6 @@ class Deck:
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
         bundle = self.widget._repr_mimebundle_(include=include, exclude=exclude)
         bundle["text/html"] = quiz_html(self.items, self.title)
+        # Short and deterministic, so notebook diffs and nbval stay quiet.
+        bundle["text/plain"] = f"{self.title} ({len(self.items)} items)"
         return bundle
