@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     for title, (model_fn, batch) in setups.items():
         torch.manual_seed(0)
         plans = plans_for(model_fn())
-        rows = compare_plans(model_fn, batch, plans, device=device, repeats=args.repeats, warmup=3)
+        rows = compare_plans(model_fn, batch, plans, device=device, repeats=args.repeats)
         memory = "peak allocated during the step" if device.type == "cuda" else "activations saved for backward"
         print(f"\n{title}  (memory = {memory})\n{format_rows(rows)}")
         results[title] = [{k: (round(v, 6) if isinstance(v, float) else v) for k, v in r.items()} for r in rows]

@@ -72,7 +72,7 @@ def test_measuring_restores_flags_weights_and_mode(tiny, batch):
     state = {k: v.clone() for k, v in tiny.state_dict().items()}
     stats = step_time(tiny, batch, plans_for(tiny)["first 50%"], repeats=3, warmup=1)
     peak_memory(tiny, batch, plans_for(tiny)["all but head"])
-    assert isinstance(stats, StepStats) and stats.median > 0 and stats.iqr >= 0 and stats.repeats == 3
+    assert isinstance(stats, StepStats) and stats.median > 0 and stats.iqr >= 0 and len(stats.times) == stats.repeats == 3
     assert [p.requires_grad for p in tiny.parameters()] == flags
     assert all(torch.equal(state[k], v) for k, v in tiny.state_dict().items())
     assert not tiny.training

@@ -31,6 +31,14 @@ class StepStats:
     q1: float
     q3: float
     repeats: int
+    times: tuple[float, ...] = ()
+
+    @classmethod
+    def from_times(cls, times: Sequence[float]) -> StepStats:
+        """Median, quartiles and IQR of a list of step times."""
+        q1, _, q3 = statistics.quantiles(times, n=4) if len(times) > 1 else (times[0],) * 3
+        return cls(median=statistics.median(times), iqr=q3 - q1, q1=q1, q3=q3, repeats=len(times),
+                   times=tuple(times))
 
 
 def default_stages(model: nn.Module) -> list[str]:
@@ -142,8 +150,7 @@ def step_time(model: nn.Module, batch: Batch, plan: Sequence[str] = (), device: 
             step()
             _sync(device)
             times.append(time.perf_counter() - start)
-    q1, _, q3 = statistics.quantiles(times, n=4) if len(times) > 1 else (times[0],) * 3
-    return StepStats(median=statistics.median(times), iqr=q3 - q1, q1=q1, q3=q3, repeats=repeats)
+    return StepStats.from_times(times)
 
 
 def saved_activation_bytes(model: nn.Module, batch: Batch, plan: Sequence[str] = (),
@@ -192,19 +199,28 @@ def peak_memory(model: nn.Module, batch: Batch, plan: Sequence[str] = (),
 
 
 def compare_plans(model_fn: Callable[[], nn.Module], batch: Batch, plans: dict[str, Sequence[str]] | None = None,
-                  device: torch.device | str | None = None, repeats: int = 10, warmup: int = 2,
+                  device: torch.device | str | None = None, repeats: int = 10, warmup: int = 1,
                   progress: bool = True) -> list[dict]:
-    """Time and memory of one step per plan, with ratios against the "none" plan (or the first)."""
+    """Time and memory of one step per plan, with ratios against the "none" plan (or the first).
+
+    Plans are timed in turns (one step of each plan per round, `repeats` rounds), so a machine that gets
+    busier or quieter during the run affects every plan alike instead of whichever came last.
+    """
     from .inspect import count_parameters
 
     device = torch.device(device) if device is not None else torch.device("cpu")
     model = model_fn().to(device)
     plans = plans if plans is not None else plans_for(model)
+    step_time(model, batch, (), device, repeats=1, warmup=2)  # warm allocator and kernel caches once
+    times: dict[str, list[float]] = {name: [] for name in plans}
+    for _ in tqdm(range(repeats), desc="timing rounds", disable=not progress, leave=False):
+        for name, plan in plans.items():
+            times[name] += step_time(model, batch, plan, device, repeats=1, warmup=warmup).times
     rows = []
-    for name, plan in tqdm(plans.items(), desc="freezing plans", disable=not progress, leave=False):
+    for name, plan in plans.items():
         with applied(model, plan):
             count = count_parameters(model)
-        stats = step_time(model, batch, plan, device, repeats=repeats, warmup=warmup)
+        stats = StepStats.from_times(times[name])
         rows.append({"plan": name, "frozen": list(plan), "trainable": count.trainable, "total": count.total,
                      "median_s": stats.median, "iqr_s": stats.iqr,
                      "memory_bytes": peak_memory(model, batch, plan, device)})

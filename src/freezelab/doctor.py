@@ -74,7 +74,7 @@ def check_device() -> Check:
     try:
         return Check("device", True, describe_device(pick_device()))
     except (ValueError, RuntimeError) as exc:
-        return Check("device", False, str(exc).split(":")[0], "unset FREEZELAB_DEVICE or set it to cpu")
+        return Check("device", False, str(exc).partition(": ")[0], "unset FREEZELAB_DEVICE or set it to cpu")
 
 
 def check_checkpoint() -> Check:

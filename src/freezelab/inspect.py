@@ -151,7 +151,7 @@ def freeze_map(model: nn.Module, depth: int = 1, log: bool = False, ax=None, tit
 
     groups = group_by_module(model, depth=depth)
     if ax is None:
-        _, ax = plt.subplots(figsize=(7.5, 0.45 * len(groups) + 1.2))
+        _, ax = plt.subplots(figsize=(8.5, 0.45 * len(groups) + 1.2))
     fig = ax.figure
     ys = range(len(groups))
     for y, g in zip(ys, groups, strict=True):
@@ -166,10 +166,10 @@ def freeze_map(model: nn.Module, depth: int = 1, log: bool = False, ax=None, tit
     if log:
         ax.set_xscale("log")
     largest = max([g["total"] for g in groups] + [1])
-    ax.set_xlim(0.8 if log else 0, largest * (8 if log else 1.6))  # room for the text labels
+    ax.set_xlim(0.8 if log else 0, largest * (300 if log else 2.0))  # room for the text labels
     ax.set_xlabel("parameters (elements" + (", log scale)" if log else ")"))
     ax.set_title(title or str(count_parameters(model)), fontsize=10)
     ax.legend(handles=[Patch(facecolor=s["color"], hatch=s["hatch"], edgecolor="black", label=k)
-                       for k, s in _STYLE.items()], loc="lower right", fontsize=8)
+                       for k, s in _STYLE.items()], loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     fig.tight_layout()
     return fig
