@@ -185,3 +185,14 @@ def test_plain_text_repr_is_short_and_stable():
     first_repr = quiz._repr_mimebundle_()["text/plain"]
     quiz.questions[0].retry()
     assert first_repr == quiz._repr_mimebundle_()["text/plain"] == f"Quiz: speed ({len(quiz.items)} items)"
+
+
+def test_flashcard_inside_a_quiz_flips_and_is_not_scored():
+    card = first("flashcard")
+    quiz = show(ids=[card["id"]])
+    q = quiz.questions[0]
+    q.flip_button.click()
+    assert "Back:" in q.feedback.value and card["answer"][:20] in q.feedback.value
+    q.flip_button.click()
+    assert q.feedback.value == ""
+    assert "Score: 0 / 0" in quiz.score_label.value and "(1 of 1 answered)" in quiz.score_label.value

@@ -1,6 +1,7 @@
 """A real JupyterLab on loopback, driven by Chromium: answer a quiz, flip a card, reopen, see progress.
 
-Set FREEZELAB_SCREENSHOTS=1 to (re)write docs/img/quiz.png and docs/img/flashcards.png.
+Set FREEZELAB_SCREENSHOTS=1 to (re)write docs/img/quiz.png and docs/img/flashcards.png, and
+FREEZELAB_CHROMIUM to use a browser other than Debian's /usr/bin/chromium.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import pytest
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM = os.environ.get("FREEZELAB_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 WAIT_MS = 45_000  # every UI wait fails well under a minute
@@ -66,6 +67,17 @@ def _write_notebook(root: Path) -> None:
     ]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, root / "quiz.ipynb")
+
+
+@pytest.fixture
+def chromium() -> str:
+    """Debian's chromium and Playwright, or a clear skip (a failure under CI=true)."""
+    _need(Path(CHROMIUM).exists(), f"chromium not found at {CHROMIUM}")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        _need(False, "playwright for Python is missing (pip install playwright)")
+    return CHROMIUM
 
 
 @pytest.fixture
@@ -135,15 +147,12 @@ def _shot(locator, lab: dict, name: str) -> Path:
     return folder / name
 
 
-def test_quiz_and_flashcards_in_jupyterlab(lab):
-    _need(Path(CHROMIUM).exists(), f"chromium not found at {CHROMIUM}")
-    try:
-        from playwright.sync_api import expect, sync_playwright
-    except ImportError:
-        _need(False, "playwright (pip install playwright) is missing")
+def test_quiz_and_flashcards_in_jupyterlab(chromium, lab):
+    from playwright.sync_api import expect, sync_playwright
+
     expect.set_options(timeout=WAIT_MS)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         try:
             context = browser.new_context(viewport={"width": 1200, "height": 1000})
             page = context.new_page()
