@@ -196,3 +196,12 @@ def test_flashcard_inside_a_quiz_flips_and_is_not_scored():
     q.flip_button.click()
     assert q.feedback.value == ""
     assert "Score: 0 / 0" in quiz.score_label.value and "(1 of 1 answered)" in quiz.score_label.value
+
+
+def test_mixed_review_spreads_over_topics_and_tags_filter():
+    review = show(n=10)
+    assert len({i["topic"] for i in review.items}) == 10  # one question from every lesson
+    interview = show(tags="interview")
+    assert interview.items and all("interview" in i.get("tags", []) for i in interview.items)
+    a, b = show(n=5, seed=1).items, show(n=5, seed=1).items
+    assert [i["id"] for i in a] == [i["id"] for i in b]

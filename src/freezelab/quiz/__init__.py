@@ -23,13 +23,15 @@ __all__ = ["show", "flashcards", "progress_overview", "reset_progress", "load_ba
 
 def show(topic: str | Iterable[str] | None = None, difficulty: str | Iterable[str] | None = None,
          n: int | None = None, ids: Iterable[str] | None = None,
-         types: str | Iterable[str] | None = None) -> Quiz:
-    """A quiz from the bank, filtered by topic, difficulty, ids or item types (flashcards excluded
-    unless asked for by id or type)."""
+         types: str | Iterable[str] | None = None, tags: str | Iterable[str] | None = None,
+         seed: int | None = None) -> Quiz:
+    """A quiz from the bank, filtered by topic, difficulty, ids, item types or tags such as
+    "interview"; n items spread over topics (or sampled with `seed`); flashcards only on request."""
     items = load_bank()
     if ids is None and types is None:
         types = ["mcq", "multi", "code-output", "predict", "free-response"]
-    picked = select(items, topic=topic, difficulty=difficulty, n=n, ids=ids, types=types)
+    picked = select(items, topic=topic, difficulty=difficulty, n=n, ids=ids, types=types,
+                    tags=tags, seed=seed)
     title = "Quiz" + (f": {topic}" if isinstance(topic, str) else "")
     return Quiz(picked, title=title)
 

@@ -79,8 +79,10 @@ def _as_set(value: str | Iterable[str] | None, allowed: tuple[str, ...], what: s
 
 
 def select(items: list[Item], topic=None, difficulty=None, n: int | None = None,
-           ids: Iterable[str] | None = None, types=None, seed: int | None = None) -> list[Item]:
-    """Filter items by topic, difficulty, type and ids; then keep n of them (random if seed)."""
+           ids: Iterable[str] | None = None, types=None, seed: int | None = None,
+           tags=None) -> list[Item]:
+    """Filter items by topic, difficulty, type, tags and ids; keep n (spread over topics, or a
+    random sample when seed is given)."""
     topics = _as_set(topic, TOPICS, "topic")
     levels = _as_set(difficulty, DIFFICULTIES, "difficulty")
     kinds = _as_set(types, TYPES, "type")
@@ -95,6 +97,24 @@ def select(items: list[Item], topic=None, difficulty=None, n: int | None = None,
               if (topics is None or item["topic"] in topics)
               and (levels is None or item["difficulty"] in levels)
               and (kinds is None or item["type"] in kinds)]
+    if tags is not None:
+        wanted = {tags} if isinstance(tags, str) else set(tags)
+        picked = [item for item in picked if wanted & set(item.get("tags", []))]
     if n is not None and n < len(picked):
-        picked = random.Random(seed).sample(picked, n) if seed is not None else picked[:n]
+        picked = random.Random(seed).sample(picked, n) if seed is not None else _spread(picked, n)
     return picked
+
+
+def _spread(items: list[Item], n: int) -> list[Item]:
+    """The first n items taken round-robin over topics, so a mixed review covers every lesson."""
+    by_topic: dict[str, list[Item]] = {}
+    for item in items:
+        by_topic.setdefault(item["topic"], []).append(item)
+    queues = list(by_topic.values())
+    chosen: list[Item] = []
+    while len(chosen) < n:
+        for queue in queues:
+            if queue and len(chosen) < n:
+                chosen.append(queue.pop(0))
+    order = {id(item): i for i, item in enumerate(items)}
+    return sorted(chosen, key=lambda item: order[id(item)])
