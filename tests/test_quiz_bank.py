@@ -73,3 +73,10 @@ def test_lessons_can_ask_every_level(topic):
         asked = [i for i in BANK if i["topic"] == topic and i["difficulty"] == level
                  and i["type"] != "flashcard"]
         assert len(asked) >= 2, (topic, level)
+
+
+def test_choice_items_about_code_carry_a_check():
+    # If the options are code, the claim can be run: such items must prove their answer.
+    for item in BANK:
+        if item["type"] in ("mcq", "multi") and any("`" in o["text"] for o in item["options"]):
+            assert item.get("check"), f"{item['id']}: options are code, add a `check`"
