@@ -131,3 +131,12 @@ def test_cli_errors_are_one_line(tmp_path, monkeypatch, capsys):
     assert "cannot write" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         quiz_cli.main(["export", "--format", "pdf"])
+
+
+def test_gift_partial_credit_uses_moodle_grades(capsys):
+    # Moodle's import only accepts grades from its own list (to 5 decimals).
+    allowed = {"100", "90", "83.33333", "80", "75", "70", "66.66667", "60", "50", "40", "33.33333",
+               "30", "25", "20", "16.66667", "14.28571", "12.5", "11.11111", "10", "5"}
+    quiz_cli.main(["export", "--format", "gift"])
+    weights = re.findall(r"~%(-?[\d.]+)%", capsys.readouterr().out)
+    assert weights and {w.lstrip("-") for w in weights} <= allowed

@@ -57,6 +57,11 @@ def gift_escape(text: str, strip: bool = True) -> str:
     return _GIFT_SPECIAL.sub(r"\\\1", text.strip() if strip else text).replace("\n", "\\n")
 
 
+def _moodle_percent(n: int) -> str:
+    """100/n written as Moodle's grade list writes it (33.33333, 12.5); Moodle rejects other forms."""
+    return f"{100 / max(n, 1):.5f}".rstrip("0").rstrip(".")
+
+
 def _gift_question(item: Item) -> str:
     text = gift_escape(item["question"])
     if item.get("code"):
@@ -75,7 +80,7 @@ def gift_item(item: Item) -> str:
         n_wrong = len(options) - n_right
         lines = []
         for o in options:
-            weight = f"{100 / n_right:.5g}" if o.get("correct") else f"-{100 / max(n_wrong, 1):.5g}"
+            weight = _moodle_percent(n_right) if o.get("correct") else f"-{_moodle_percent(n_wrong)}"
             lines.append(f"\t~%{weight}%{gift_escape(o['text'])}#{gift_escape(o['feedback'])}")
         body = "\n".join(lines)
     elif options:
