@@ -177,18 +177,21 @@ def test_mistake_fails_a_check_of_its_target(mistake, released, tmp_path) -> Non
 # Robustness: syntax errors, banned helpers, clean failures
 # ---------------------------------------------------------------------------------------------------------
 
-def test_syntax_error_fails_only_its_own_cell(released, tmp_path) -> None:
-    assignment = "a1_freezing_basics"
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_syntax_error_fails_only_its_own_cell(assignment: str, released, tmp_path) -> None:
+    # The first graded answer is one nothing else builds on, so breaking it costs only its own checks.
     answers = catalogue.reference_answers(assignment)
-    answers["count_parameters"] = "def count_parameters(model, trainable_only=False)\n    return 0"
+    broken = catalogue.graded_names(assignment)[0]
+    answers[broken] = answers[broken].replace("def ", "def (", 1) + "\n  oops("
     path = tmp_path / "syntax.ipynb"
     nbformat.write(catalogue.fill_notebook(released[assignment], answers), path)
     submission = load_submission(path)
-    assert "syntax error" in submission.errors["count_parameters"]
+    assert "syntax error" in submission.errors[broken]
     results = run_checks(submission)
     failing = {k for k, v in results.items() if v}
-    assert failing == {c.__name__ for c in checks_for(assignment)["count_parameters"]}
-    assert "syntax error" in results["check_count_parameters"]
+    own = {c.__name__ for c in checks_for(assignment)[broken]}
+    assert failing == own
+    assert all("syntax error" in results[name] for name in own)
 
 
 def test_infinite_loop_in_a_cell_times_out(released, tmp_path) -> None:

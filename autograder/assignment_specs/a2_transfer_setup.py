@@ -6,8 +6,8 @@ CELLS = [
     md("""
 # Assignment 2: setting up transfer learning
 
-A pretrained network becomes a model for *your* task in three moves: give it a new head, decide what stays
-frozen, and hand the optimizer exactly the parameters that should learn, each at a sensible learning rate.
+A pretrained network becomes a model for *your* task in three moves: decide what stays frozen, hand the optimizer
+exactly the parameters that should learn (each at a sensible learning rate), and give the network a new head.
 
 **Rules.** Plain PyTorch only (graded answers that call `freezelab.inspect` or `freezelab.transfer` lose the
 points). Keep names and signatures. Models are built with `weights=None` here: the shapes are the same as the
@@ -24,7 +24,42 @@ from freezelab.backbones import TinyResNet
 torch.manual_seed(0)
 """),
     md("""
-## 1. Replace the head
+## 1. An optimizer for what trains
+
+`trainable_optimizer(model, lr)` returns `torch.optim.SGD` with `momentum=0.9` and learning rate `lr` over the
+model's **trainable** parameters only.
+"""),
+    answer("trainable_optimizer"),
+    public("trainable_optimizer", """
+m = TinyResNet(num_classes=5).requires_grad_(False)
+m.fc.requires_grad_(True)
+opt = trainable_optimizer(m, 0.01)
+assert sum(len(g["params"]) for g in opt.param_groups) == 2
+"""),
+    hidden("trainable_optimizer"),
+    md("""
+## 2. Layer-wise learning rates
+
+Layers near the input hold general features and should move slowly; the head should move fastest.
+`layerwise_param_groups(model, base_lr, decay=2.6)` returns a list of param groups (dicts with `"params"` and
+`"lr"`) for `torch.optim.SGD(groups, lr=base_lr)`:
+
+* one group per **top-level child** of the model (`model.children()`, in order) that has trainable parameters;
+  children without trainable parameters get no group;
+* a group holds that child's trainable parameters only; a tensor shared by two children goes in the first
+  child's group only (PyTorch refuses a tensor in two groups);
+* the last group gets `base_lr`, the one before it `base_lr / decay`, then `base_lr / decay**2`, and so on
+  (2.6 is the factor used by ULMFiT).
+"""),
+    answer("layerwise_param_groups"),
+    public("layerwise_param_groups", """
+net = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 2))
+groups = layerwise_param_groups(net, 0.1, decay=10)
+assert [round(g["lr"], 6) for g in groups] == [0.01, 0.1]
+"""),
+    hidden("layerwise_param_groups"),
+    md("""
+## 3. Replace the head
 
 `replace_head(model, num_classes)` swaps the model's final `nn.Linear` for a new one with `num_classes` outputs,
 in place, and returns the model. Where the head lives depends on the family:
@@ -46,7 +81,7 @@ assert m.classifier[-1].out_features == 3 and isinstance(m.classifier[0], nn.Dro
 """),
     hidden("replace_head"),
     md("""
-## 2. A feature extractor
+## 4. A feature extractor
 
 `feature_extractor(model, num_classes)` turns a pretrained model into a feature extractor: the whole pretrained
 network is frozen and a new, trainable head is attached (use `replace_head`). Return the model.
@@ -57,40 +92,6 @@ m = feature_extractor(TinyResNet(num_classes=5), 4)
 assert [n for n, p in m.named_parameters() if p.requires_grad] == ["fc.weight", "fc.bias"]
 """),
     hidden("feature_extractor"),
-    md("""
-## 3. An optimizer for what trains
-
-`trainable_optimizer(model, lr)` returns `torch.optim.SGD` with `momentum=0.9` and learning rate `lr` over the
-model's **trainable** parameters only.
-"""),
-    answer("trainable_optimizer"),
-    public("trainable_optimizer", """
-m = feature_extractor(TinyResNet(num_classes=5), 4)
-opt = trainable_optimizer(m, 0.01)
-assert sum(len(g["params"]) for g in opt.param_groups) == 2
-"""),
-    hidden("trainable_optimizer"),
-    md("""
-## 4. Layer-wise learning rates
-
-Layers near the input hold general features and should move slowly; the head should move fastest.
-`layerwise_param_groups(model, base_lr, decay=2.6)` returns a list of param groups (dicts with `"params"` and
-`"lr"`) for `torch.optim.SGD(groups, lr=base_lr)`:
-
-* one group per **top-level child** of the model (`model.children()`, in order) that has trainable parameters;
-  children without trainable parameters get no group;
-* a group holds that child's trainable parameters only; a tensor shared by two children goes in the first
-  child's group only (PyTorch refuses a tensor in two groups);
-* the last group gets `base_lr`, the one before it `base_lr / decay`, then `base_lr / decay**2`, and so on
-  (2.6 is the factor used by ULMFiT).
-"""),
-    answer("layerwise_param_groups"),
-    public("layerwise_param_groups", """
-net = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 2))
-groups = layerwise_param_groups(net, 0.1, decay=10)
-assert [round(g["lr"], 6) for g in groups] == [0.01, 0.1]
-"""),
-    hidden("layerwise_param_groups"),
     md("""
 ## 5. Multiple choice
 

@@ -27,25 +27,24 @@ from freezelab.data import loaders, target_task
 torch.manual_seed(0)
 """),
     md("""
-## 1. Freeze BatchNorm safely
+## 0. Before you start: predict (multiple choice)
 
-A BatchNorm layer keeps *running statistics* (`running_mean`, `running_var`). They are buffers, not parameters:
-`requires_grad=False` does not stop them, and in train mode every batch moves them. A frozen BatchNorm layer must
-be in eval mode. `model.train()` switches every layer back to train mode, so this has to be re-applied after it.
+Commit to an answer before you write any code; section 2 shows what really happens. Answer with one letter as a
+string, e.g. `ANSWER_Q1 = "a"`.
 
-`set_frozen_bn_eval(model)` puts every BatchNorm layer (1d, 2d or 3d) whose parameters are all frozen into eval
-mode, leaves every other layer as it is (trainable BatchNorm, and dropout, keep training), and returns the model.
+**Q1.** A ResNet's backbone is frozen with `requires_grad_(False)` and the new head trains with the model in
+`model.train()` mode. What happens to the backbone's BatchNorm layers?
+
+* a) Nothing: frozen means nothing in the backbone changes.
+* b) Their weight and bias stay fixed, but their running mean and variance keep moving towards the new data.
+* c) Their weight and bias are updated, because BatchNorm ignores `requires_grad`.
+* d) PyTorch raises an error because frozen BatchNorm cannot run in train mode.
 """),
-    answer("set_frozen_bn_eval"),
-    public("set_frozen_bn_eval", """
-net = nn.Sequential(nn.Linear(3, 3), nn.BatchNorm1d(3), nn.Dropout(), nn.Linear(3, 2), nn.BatchNorm1d(2))
-net[1].requires_grad_(False)
-set_frozen_bn_eval(net.train())
-assert [m.training for m in net] == [True, False, True, True, True]
-"""),
-    hidden("set_frozen_bn_eval"),
+    answer("ANSWER_Q1"),
+    public("ANSWER_Q1", 'assert ANSWER_Q1 in ("a", "b", "c", "d")'),
+    hidden("ANSWER_Q1"),
     md("""
-## 2. Unfreeze a block and tell the optimizer
+## 1. Unfreeze a block and tell the optimizer
 
 An optimizer only ever updates the tensors it was given when it was built. Unfreezing a block later is therefore
 two steps: set `requires_grad` back to `True`, and add the block's parameters to the **same** optimizer as a new
@@ -65,6 +64,24 @@ assert len(opt.param_groups) == 2 and opt.param_groups[1]["lr"] == 0.01
 assert all(p.requires_grad for p in net.parameters())
 """),
     hidden("unfreeze_and_add"),
+    md("""
+## 2. Freeze BatchNorm safely
+
+A BatchNorm layer keeps *running statistics* (`running_mean`, `running_var`). They are buffers, not parameters:
+`requires_grad=False` does not stop them, and in train mode every batch moves them. A frozen BatchNorm layer must
+be in eval mode. `model.train()` switches every layer back to train mode, so this has to be re-applied after it.
+
+`set_frozen_bn_eval(model)` puts every BatchNorm layer (1d, 2d or 3d) whose parameters are all frozen into eval
+mode, leaves every other layer as it is (trainable BatchNorm, and dropout, keep training), and returns the model.
+"""),
+    answer("set_frozen_bn_eval"),
+    public("set_frozen_bn_eval", """
+net = nn.Sequential(nn.Linear(3, 3), nn.BatchNorm1d(3), nn.Dropout(), nn.Linear(3, 2), nn.BatchNorm1d(2))
+net[1].requires_grad_(False)
+set_frozen_bn_eval(net.train())
+assert [m.training for m in net] == [True, False, True, True, True]
+"""),
+    hidden("set_frozen_bn_eval"),
     md("""
 ## 3. A gradual-unfreezing schedule
 
@@ -114,20 +131,8 @@ assert torch.equal(model.bn1.running_mean, stem)
     md("""
 ## 5. Multiple choice
 
-Answer with one letter as a string, e.g. `ANSWER_Q1 = "a"`.
+Answer with one letter as a string, e.g. `ANSWER_Q2 = "a"`.
 
-**Q1.** A ResNet's backbone is frozen with `requires_grad_(False)` and the new head trains with the model in
-`model.train()` mode. What happens to the backbone's BatchNorm layers?
-
-* a) Nothing: frozen means nothing in the backbone changes.
-* b) Their weight and bias stay fixed, but their running mean and variance keep moving towards the new data.
-* c) Their weight and bias are updated, because BatchNorm ignores `requires_grad`.
-* d) PyTorch raises an error because frozen BatchNorm cannot run in train mode.
-"""),
-    answer("ANSWER_Q1"),
-    public("ANSWER_Q1", 'assert ANSWER_Q1 in ("a", "b", "c", "d")'),
-    hidden("ANSWER_Q1"),
-    md("""
 **Q2.** `optimizer = torch.optim.SGD(model.fc.parameters(), lr=0.01)` is built; two epochs later
 `model.layer4.requires_grad_(True)` runs and training goes on with the same optimizer. What happens to `layer4`?
 

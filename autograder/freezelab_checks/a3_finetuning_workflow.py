@@ -190,12 +190,14 @@ def check_gradual_unfreezer(gradual_unfreezer: Any) -> None:
 # The two-phase run on real (offline) data
 # ---------------------------------------------------------------------------------------------------------
 
-_RUNS: dict[int, dict[str, Any]] = {}  # one training run per learner function, shared by the two checks
+# One training run per learner function, shared by the two checks. Keyed by the function itself (not its id,
+# which Python may reuse once a function is freed).
+_RUNS: dict[Any, dict[str, Any]] = {}
 
 
 def _two_phase_run(two_phase_finetune: Any) -> dict[str, Any]:
-    if id(two_phase_finetune) in _RUNS:
-        return _RUNS[id(two_phase_finetune)]
+    if two_phase_finetune in _RUNS:
+        return _RUNS[two_phase_finetune]
     from freezelab.backbones import load_pretrained
     from freezelab.data import loaders, target_task
 
@@ -212,7 +214,7 @@ def _two_phase_run(two_phase_finetune: Any) -> dict[str, Any]:
     with torch.no_grad():
         accuracy = (model(task.x_test).argmax(1) == task.y_test).float().mean().item()
     run = {"before": before, "after": after, "accuracy": accuracy}
-    _RUNS[id(two_phase_finetune)] = run
+    _RUNS[two_phase_finetune] = run
     return run
 
 
