@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -117,8 +118,10 @@ class ChoiceWidget(ItemWidget):
         if right:
             for button in self.buttons:
                 button.disabled = True
+            # The header already says "right"; drop a leading "Right." from the option's feedback.
+            note = re.sub(r"^Right[.,;:]?\s*", "", option["feedback"])
             self.feedback.value = (f"<div><strong>Correct: {letter} is right.</strong> "
-                                   f"{inline(option['feedback'])}{self._explain()}</div>")
+                                   f"{inline(note)}{self._explain()}</div>")
         else:
             self.buttons[index].disabled = True
             self.feedback.value = (f"<div><strong>Not quite: {letter} is wrong.</strong> "
