@@ -63,8 +63,13 @@ def cell_keys(nb) -> dict[int, str]:
 
 
 def run_env(data_dir: Path) -> dict[str, str]:
-    """Environment for running notebooks: quiz progress in a temp dir, no GUI backend, colour off."""
+    """Environment for running notebooks: quiz progress in a temp dir, no GUI backend, colour off.
+
+    One intra-op thread unless OMP_NUM_THREADS says otherwise: the lessons' models are tiny, and on a
+    busy 2-core machine two spinning threads made them up to 10x slower, not faster.
+    """
     env = dict(os.environ)
+    env.setdefault("OMP_NUM_THREADS", "1")
     env.update(FREEZELAB_DATA_DIR=str(data_dir), MPLBACKEND="Agg", NO_COLOR="1",
                PYTHONHASHSEED="0")
     return env

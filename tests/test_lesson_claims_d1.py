@@ -10,7 +10,6 @@ import statistics
 
 import pytest
 import torch
-from torch import nn
 
 from freezelab.backbones import TinyResNet
 from freezelab.strategies import (
@@ -22,6 +21,15 @@ from freezelab.strategies import (
 )
 
 CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models run faster on one thread (and immune to a busy machine); restore afterwards."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 # --- helpers (fast) ----------------------------------------------------------------------------------
@@ -81,3 +89,36 @@ def test_lesson03_training_layer3_beats_head_only(head_runs):
 def test_lesson03_all_setups_above_chance(head_runs):
     """'All three are far above chance (20% for five classes)'."""
     assert min(head_runs.values()) > 0.3
+
+
+# --- lesson 06, sections 1 and 6 (inverted digits, seed 0 in the notebook) ----------------------------
+
+@pytest.fixture(scope="module")
+def drift_runs():
+    return {(frozen, bn_eval, seed): drift_run(frozen, bn_eval, task_name="inverted", seed=seed, device=CPU,
+                                               progress=False)
+            for seed in (0, 1) for frozen, bn_eval in ((True, True), (True, False), (False, False))}
+
+
+@pytest.mark.slow
+def test_lesson06_frozen_with_bn_eval_keeps_source_accuracy_exactly(drift_runs):
+    """'with BN in eval mode the frozen backbone is exactly as good on the source task as before'."""
+    for seed in (0, 1):
+        run = drift_runs[True, True, seed]
+        assert run["source_after"] == run["source_before"] > 0.95
+
+
+@pytest.mark.slow
+def test_lesson06_bn_in_train_mode_loses_a_large_share(drift_runs):
+    """'with BN left in train mode the same frozen backbone loses a large share of its source accuracy'."""
+    for seed in (0, 1):
+        run = drift_runs[True, False, seed]
+        assert run["source_after"] < run["source_before"] - 0.2
+
+
+@pytest.mark.slow
+def test_lesson06_not_freezing_loses_the_most(drift_runs):
+    """'training everything (the last bar) loses even more' / 'fell far below where it started'."""
+    for seed in (0, 1):
+        assert drift_runs[False, False, seed]["source_after"] < drift_runs[True, False, seed]["source_after"]
+        assert drift_runs[False, False, seed]["source_after"] < 0.5
