@@ -1,9 +1,11 @@
-"""pytest route for instructors and CI: the hidden checks against one submission, without nbgrader.
+"""pytest route for instructors and CI: the hidden checks against submissions, without nbgrader.
 
     pytest autograder --submission submitted/alice/a1_freezing_basics/a1_freezing_basics.ipynb
-    pytest autograder --submission work.ipynb --assignment a2_transfer_setup -k replace_head
+    pytest autograder --submission alice.ipynb --submission bob.ipynb -k replace_head
+    pytest autograder --submission work.ipynb --assignment a2_transfer_setup
 
-Each hidden check is one test; a failure shows the message the learner would see.
+Each hidden check is one test per submission (test id `<notebook>-<check>`); a failure shows the message the
+learner would see. The assignment is detected from each notebook's cells unless --assignment is given.
 """
 
 from __future__ import annotations
@@ -17,21 +19,21 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
+_LOADED: dict[str, object] = {}
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("freezelab", "freezelab hidden checks")
-    group.addoption("--submission", default=None, metavar="NOTEBOOK",
-                    help="a submission notebook whose answers the hidden checks should grade")
+    group.addoption("--submission", action="append", default=[], metavar="NOTEBOOK",
+                    help="a submission notebook to grade with the hidden checks (repeat for several)")
     group.addoption("--assignment", default=None, metavar="NAME",
-                    help="the assignment (default: detected from the notebook's cells)")
+                    help="the assignment of every submission (default: detected from each notebook)")
 
 
-@pytest.fixture(scope="session")
-def submission(request: pytest.FixtureRequest):
-    """The loaded submission (its answers run once per session)."""
+def loaded_submission(path: str, assignment: str | None):
+    """Run a submission's answer cells once per session and keep what they define."""
     from submission import load_submission
 
-    path = request.config.getoption("submission")
-    if not path:
-        pytest.skip("pass --submission NOTEBOOK to run the hidden checks on a submission")
-    return load_submission(path, request.config.getoption("assignment"))
+    if path not in _LOADED:
+        _LOADED[path] = load_submission(path, assignment)
+    return _LOADED[path]

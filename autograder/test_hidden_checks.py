@@ -1,4 +1,4 @@
-"""One test per hidden check of the submission's assignment (see conftest.py for the options)."""
+"""One test per hidden check and submission (see conftest.py for the options)."""
 
 from __future__ import annotations
 
@@ -13,23 +13,29 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     import nbformat
     from submission import checks_of, detect_assignment
 
-    path = metafunc.config.getoption("submission")
-    if not path:
-        metafunc.parametrize("case", [pytest.param(None, id="no-submission")])
-        return
-    if not Path(path).is_file():
-        raise pytest.UsageError(f"--submission {path}: no such file; pass the path of a .ipynb notebook.")
+    paths = metafunc.config.getoption("submission")
     assignment = metafunc.config.getoption("assignment")
-    if assignment is None:
+    cases, ids = [], []
+    for path in paths:
+        if not Path(path).is_file():
+            raise pytest.UsageError(f"--submission {path}: no such file; pass the path of a .ipynb notebook.")
         try:
-            assignment = detect_assignment(nbformat.read(path, as_version=4))
-        except Exception as exc:  # noqa: BLE001
+            which = assignment or detect_assignment(nbformat.read(path, as_version=4))
+        except Exception as exc:  # noqa: BLE001 - unreadable or foreign notebook: say so, do not crash
             raise pytest.UsageError(f"--submission {path}: {exc}") from None
-    cases = checks_of(assignment)
-    metafunc.parametrize("case", cases, ids=[check.__name__ for _, check in cases])
+        for name, check in checks_of(which):
+            cases.append((path, which, name, check))
+            ids.append(f"{Path(path).stem}-{check.__name__}")
+    if not cases:
+        cases, ids = [None], ["no-submission"]
+    metafunc.parametrize("case", cases, ids=ids)
 
 
-def test_hidden_check(case, submission) -> None:
-    """Run one hidden check on the learner's answer."""
-    name, check = case
-    check(submission.answer(name))
+def test_hidden_check(case) -> None:
+    """Run one hidden check on one learner's answer."""
+    if case is None:
+        pytest.skip("pass --submission NOTEBOOK to run the hidden checks on a submission")
+    from conftest import loaded_submission
+
+    path, assignment, name, check = case
+    check(loaded_submission(path, assignment).answer(name))
