@@ -103,6 +103,10 @@ def test_exercise_of_groups_test_cells():
     assert check.exercise_of("test_freeze_module") == "freeze_module"
     assert check.exercise_of("test_freeze_module_public") == "freeze_module"
     assert check.exercise_of("test_MCQ_1_hidden") == "MCQ_1"
+    names = ["count", "count_parameters", "MCQ_1"]
+    assert check.exercise_of("test_count_parameters_shared", names) == "count_parameters"
+    assert check.exercise_of("test_count_public", names) == "count"
+    assert check.exercise_of("test_MCQ_1", names) == "MCQ_1"
 
 
 def test_scan_refuses_planted_secrets(tmp_path):
@@ -141,6 +145,11 @@ def test_collect_naming_rules(tmp_path):
     # with --assignment the unreadable one is attributed and fails later, in precheck
     carol = [s for s in grade.collect(lms, course, "tiny", tmp_path / "s2") if s.student == "carol"][0]
     assert carol.error is None and "not a valid notebook" in grade.precheck(carol)
+    tree = tmp_path / "submitted" / "dana" / "tiny"  # an nbgrader tree with a single student
+    tree.mkdir(parents=True)
+    nbformat.write(tiny_source(), tree / "tiny.ipynb")
+    [dana] = grade.collect(tmp_path / "submitted", course, None, tmp_path / "s4")
+    assert (dana.student, dana.assignment, dana.source) == ("dana", "tiny", "dana/tiny")
     with pytest.raises(grade.GradingError, match="unknown assignment"):
         grade.collect(lms, course, "nope", tmp_path / "s3")
 
@@ -186,6 +195,25 @@ def test_release_builds_clean_bundle(released):
         assert "bundle/assignments/tiny/tiny.ipynb" in zf.namelist()
         assert not [n for n in zf.namelist() if "freezelab_checks" in n or "nbgrader_config" in n]
     assert release.scan_bundle(out, course) == []
+
+
+@pytest.mark.nbgrader
+@pytest.mark.slow
+def test_bundle_wheel_installs_and_carries_the_self_check(released, tmp_path):
+    import subprocess
+    import sys
+
+    wheel = _released_wheel(released)
+    site = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index",
+                    "--target", str(site), str(wheel)], check=True)
+    assert (site / "freezelab" / "grading" / "check.py").is_file()
+    assert not list(site.rglob("*checks*")) and not list(site.rglob("solutions"))
+    code = "import freezelab.grading.check as c, freezelab.cli as m; print(c.__file__, 'check' in m.COMMANDS)"
+    done = subprocess.run([sys.executable, "-c", code], env={"PYTHONPATH": str(site), "PATH": ""},
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(str(site)) and done.stdout.strip().endswith("True")
 
 
 @pytest.mark.nbgrader
@@ -264,3 +292,35 @@ def test_grade_small_class(released, tmp_path, capsys):
     html = (res / "feedback" / "absy" / "tiny" / "tiny.html").read_text()
     assert "freezelab_checks" not in html and "HIDDEN TESTS" not in html and "check_add" not in html
     assert "wrong sum when one number is negative" in html  # the learner still learns what failed
+
+
+@pytest.mark.nbgrader
+@pytest.mark.slow
+def test_into_course_keeps_manual_grades_and_feedback_only(released, tmp_path):
+    from nbgrader.api import Gradebook
+
+    course, out = released
+    blank = nbformat.read(out / "assignments" / "tiny" / "tiny.ipynb", as_version=4)
+    subs = tmp_path / "submitted" / "dana" / "tiny"  # an nbgrader submitted/ tree
+    subs.mkdir(parents=True)
+    nbformat.write(fill(blank, {**REFERENCE, "explain": "It stops the updates."}), subs / "tiny.ipynb")
+    args = [str(tmp_path / "submitted"), "--course", str(course), "--out", str(tmp_path / "r1"),
+            "--into-course", "--no-progress"]
+    assert grade.main(args) == 0
+    url = f"sqlite:///{course / 'gradebook.db'}"
+    with Gradebook(url) as gb:  # the instructor grades the free-response answer in formgrader
+        g = gb.find_grade("explain", "tiny", "tiny", "dana")
+        assert g.needs_manual_grade
+        g.manual_score, g.needs_manual_grade = 0.5, False
+        gb.db.commit()
+    assert grade.main(args[:-3] + [str(tmp_path / "r2"), "--into-course", "--no-progress"]) == 0
+    with Gradebook(url) as gb:
+        assert gb.find_grade("explain", "tiny", "tiny", "dana").manual_score == 0.5
+        assert gb.find_submission("tiny", "dana").score == 3.5
+    fb = tmp_path / "fb"
+    assert grade.main(["--feedback-only", "--assignment", "tiny", "--course", str(course),
+                       "--out", str(fb)]) == 0
+    html = (fb / "feedback" / "dana" / "tiny" / "tiny.html").read_text()
+    assert "freezelab_checks" not in html and "0.5" in html
+    autograded = course / "autograded" / "dana" / "tiny" / "tiny.ipynb"
+    assert "freezelab_checks" in autograded.read_text()  # the instructor's copy is left as nbgrader made it

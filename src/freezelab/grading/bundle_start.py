@@ -39,7 +39,7 @@ def main() -> int:
     setup()
     env = dict(os.environ, JUPYTER_PREFER_ENV_PATH="1",
                FREEZELAB_CHECKPOINT=str(HERE / "course_content" / "tiny_resnet_digits.pt"),
-               FREEZELAB_CONTENT=str(HERE / "course_content"))
+               FREEZELAB_QUIZ_DIR=str(HERE / "course_content" / "quiz"))
     if sys.argv[1:2] == ["check"]:
         return subprocess.call([str(BIN / "freezelab"), *sys.argv[1:]], env=env)
     start = HERE / "notebooks" / "00_start_here.ipynb"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,9 +31,16 @@ class CellResult:
     message: str = ""
 
 
-def exercise_of(grade_id: str) -> str:
-    """`test_freeze_module_public` -> `freeze_module` (the graded answer the test cell checks)."""
+def exercise_of(grade_id: str, answers: Iterable[str] = ()) -> str:
+    """`test_freeze_module_shared` -> `freeze_module`: the graded answer a test cell checks.
+
+    With the notebook's answer names, the longest one the test id starts with wins; without them
+    only the `_public` / `_hidden` suffixes are dropped.
+    """
     name = grade_id.removeprefix("test_")
+    hits = [a for a in answers if name == a or name.startswith(a + "_")]
+    if hits:
+        return max(hits, key=len)
     return re.sub(r"_(public|hidden)(_?\d+)?$", "", name) or name
 
 
@@ -67,6 +75,8 @@ def run_public_tests(path: Path, timeout: int = 120, kernel: str | None = None) 
     from nbclient.exceptions import DeadKernelError
 
     nb = load_notebook(path)
+    answers = [_grade_id(c) for c in nb.cells
+               if c.cell_type == "code" and c.get("metadata", {}).get("nbgrader", {}).get("solution")]
     tests = []
     for i, cell in enumerate(nb.cells):
         gid = _grade_id(cell)
@@ -94,7 +104,7 @@ def run_public_tests(path: Path, timeout: int = 120, kernel: str | None = None) 
         err = _error_line(cell)
         if err is None and not ran:
             err = crash or "did not run"
-        results.append(CellResult(gid, exercise_of(gid), err is None, err or ""))
+        results.append(CellResult(gid, exercise_of(gid, answers), err is None, err or ""))
     return results
 
 

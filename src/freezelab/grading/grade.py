@@ -59,7 +59,6 @@ class Submission:
     files: list[Path] = field(default_factory=list)
     source: str = ""
     error: str | None = None
-    seconds: float = 0.0
 
 
 # ---------------------------------------------------------------- collecting submissions
@@ -102,7 +101,8 @@ def collect(src: Path, course: Path, assignment: str | None, scratch: Path) -> l
         src = unzipped
     # a zip often wraps everything in one folder: look inside it
     entries = [p for p in src.iterdir() if not p.name.startswith((".", "__MACOSX"))]
-    if len(entries) == 1 and entries[0].is_dir() and entries[0].name not in assignments:
+    if (len(entries) == 1 and entries[0].is_dir() and entries[0].name not in assignments
+            and not any((entries[0] / a).is_dir() for a in assignments)):  # not a one-student tree
         src = entries[0]
     wanted = [assignment] if assignment else assignments
     tree = [d for d in src.iterdir() if d.is_dir() and any((d / a).is_dir() for a in assignments)]
@@ -159,14 +159,25 @@ def _url(course: Path) -> str:
 
 
 def merge_submission(src: Path, dst: Path, assignment: str, student: str) -> None:
-    """Copy one student's grades and comments from the gradebook of `src` into that of `dst`."""
+    """Copy one student's grades and comments from the gradebook of `src` into that of `dst`.
+
+    Scores and comments given by hand in `dst` (formgrader) are kept: re-grading never loses them.
+    """
     from nbgrader.api import Gradebook, MissingEntry
 
     with Gradebook(_url(src)) as a, Gradebook(_url(dst)) as b, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # SQLAlchemy chatters about objects that nbgrader adds later
         sub = a.find_submission(assignment, student)
         b.update_or_create_student(student)
+        manual: dict[tuple[str, str, str], object] = {}
         try:
+            for nb in b.find_submission(assignment, student).notebooks:
+                for g in nb.grades:
+                    if g.manual_score is not None or g.extra_credit:
+                        manual[("grade", nb.name, g.name)] = (g.manual_score, g.extra_credit)
+                for c in nb.comments:
+                    if c.manual_comment:
+                        manual[("comment", nb.name, c.name)] = c.manual_comment
             b.remove_submission(assignment, student)
         except MissingEntry:
             pass
@@ -176,9 +187,13 @@ def merge_submission(src: Path, dst: Path, assignment: str, student: str) -> Non
                 d = b.find_grade(g.name, nb.name, assignment, student)
                 d.auto_score, d.manual_score = g.auto_score, g.manual_score
                 d.extra_credit, d.needs_manual_grade = g.extra_credit, g.needs_manual_grade
+                if ("grade", nb.name, g.name) in manual:
+                    d.manual_score, d.extra_credit = manual[("grade", nb.name, g.name)]
+                    d.needs_manual_grade = False
             for c in nb.comments:
                 d = b.find_comment(c.name, nb.name, assignment, student)
-                d.auto_comment, d.manual_comment = c.auto_comment, c.manual_comment
+                d.auto_comment = c.auto_comment
+                d.manual_comment = manual.get(("comment", nb.name, c.name), c.manual_comment)
         b.db.commit()
 
 
@@ -226,6 +241,9 @@ def _place(sub: Submission, course: Path) -> None:
         if len(sub.files) == 1 and len(released) == 1:
             name = released[0].name  # an LMS download is renamed to the notebook's real name
         shutil.copy2(path, dest / name)
+    stamp = sub.files[0].parent / "timestamp.txt"  # from nbgrader collect: keeps late penalties right
+    if stamp.is_file() and stamp.parent.name == sub.assignment:
+        shutil.copy2(stamp, dest / stamp.name)
 
 
 def autograde_one(sub: Submission, course: Path, timeout: float) -> None:
@@ -242,6 +260,44 @@ def autograde_one(sub: Submission, course: Path, timeout: float) -> None:
         sub.error = f"nbgrader autograde failed: {reason}"
 
 
+def autograde_chunk(chunk: list[Submission], course: Path, timeout: float) -> None:
+    """Autograde several students of one assignment with one nbgrader process (saves its start-up).
+
+    Whoever has no autograded notebook afterwards is graded again on their own, which gives a
+    clean per-student reason when it fails again.
+    """
+    if len(chunk) == 1:
+        autograde_one(chunk[0], course, timeout)
+        return
+    shutil.rmtree(course / "submitted", ignore_errors=True)  # only this chunk is in submitted/
+    for sub in chunk:
+        _place(sub, course)
+    nbgrader(["autograde", chunk[0].assignment, "--force"], course, timeout * len(chunk))
+    for sub in chunk:
+        if not _executed(course / "autograded" / sub.student / sub.assignment):
+            autograde_one(sub, course, timeout)
+
+
+def _executed(folder: Path) -> bool:
+    """True when nbgrader finished this folder (a killed run leaves unexecuted notebooks behind)."""
+    notebooks = list(folder.glob("*.ipynb"))
+    try:
+        return bool(notebooks) and all(
+            any(c.get("execution_count") for c in nbformat.read(p, as_version=4).cells) for p in notebooks)
+    except Exception:
+        return False
+
+
+def chunks(subs: list[Submission], workers: int, most: int = 8) -> list[list[Submission]]:
+    """Split submissions into one-assignment chunks, small enough to keep every worker busy."""
+    out = []
+    for a in sorted({s.assignment for s in subs}):
+        group = [s for s in subs if s.assignment == a]
+        size = max(1, min(most, -(-len(group) // (2 * workers))))
+        out += [group[i:i + size] for i in range(0, len(group), size)]
+    return out
+
+
 def _redact(text: str) -> str:
     return text.replace(CHECKS_PACKAGE, "hidden_checks")
 
@@ -249,6 +305,7 @@ def _redact(text: str) -> str:
 def hide_checks(nb_path: Path) -> str:
     """Remove hidden test code from an autograded notebook (sources and tracebacks); return the original."""
     original = nb_path.read_text()
+    nb_path.chmod(0o644)  # nbgrader leaves autograded notebooks read-only
     nb = nbformat.reads(original, as_version=4)
     for cell in nb.cells:
         if cell.cell_type != "code" or HIDDEN_BEGIN not in cell.source:
@@ -294,7 +351,7 @@ def feedback(course: Path, assignment: str, students: list[str], out: Path) -> d
 # ---------------------------------------------------------------- the batch
 
 def grade(course: Path, subs: list[Submission], out: Path, workers: int, timeout: float,
-          scratch: Path, progress: bool = True) -> Path:
+          scratch: Path, progress: bool = True, one_by_one: bool = False) -> Path:
     """Autograde every submission in parallel workers; write the outputs; return the master copy."""
     from tqdm.auto import tqdm
 
@@ -308,8 +365,8 @@ def grade(course: Path, subs: list[Submission], out: Path, workers: int, timeout
     todo = [s for s in todo if not s.error]
     workers = max(1, min(workers, len(todo)))
     jobs: queue.Queue = queue.Queue()
-    for s in todo:
-        jobs.put(s)
+    for chunk in chunks(todo, workers, most=1 if one_by_one else 8):
+        jobs.put(chunk)
     lock = threading.Lock()
     bar = tqdm(total=len(subs), desc="grading", unit="submission", disable=not progress)
     bar.update(len(subs) - len(todo))
@@ -321,26 +378,35 @@ def grade(course: Path, subs: list[Submission], out: Path, workers: int, timeout
         done: dict[str, list[str]] = {}
         while True:
             try:
-                s = jobs.get_nowait()
+                chunk = jobs.get_nowait()
             except queue.Empty:
                 break
-            t0 = time.perf_counter()
             try:
-                autograde_one(s, copy, timeout)
+                autograde_chunk(chunk, copy, timeout)
             except Exception as exc:  # never let one submission stop the batch
-                s.error = f"{type(exc).__name__}: {exc}"
-            s.seconds = time.perf_counter() - t0
-            if not s.error:
+                for s in chunk:
+                    s.error = s.error or f"{type(exc).__name__}: {exc}"
+            for s in chunk:
+                if s.error:
+                    continue
                 with lock:  # the master gradebook is SQLite: one writer at a time
-                    merge_submission(copy, master, s.assignment, s.student)
-                    shutil.copytree(copy / "autograded" / s.student / s.assignment,
-                                    master / "autograded" / s.student / s.assignment,
-                                    dirs_exist_ok=True)
+                    try:
+                        merge_submission(copy, master, s.assignment, s.student)
+                        for folder in ("submitted", "autograded"):
+                            shutil.copytree(copy / folder / s.student / s.assignment,
+                                            master / folder / s.student / s.assignment,
+                                            dirs_exist_ok=True)
+                    except Exception as exc:
+                        s.error = f"could not record the grades: {type(exc).__name__}: {exc}"
+                        continue
                 done.setdefault(s.assignment, []).append(s.student)
             with lock:
-                bar.update(1)
+                bar.update(len(chunk))
         for a, students in done.items():
-            problems = feedback(copy, a, students, out)
+            try:
+                problems = feedback(copy, a, students, out)
+            except Exception as exc:  # grades are safe already; report the missing feedback
+                problems = {st: f"feedback failed: {type(exc).__name__}: {exc}" for st in students}
             with lock:
                 feedback_problems.update({f"{st}/{a}": p for st, p in problems.items()})
 
@@ -419,23 +485,53 @@ def into_course(master: Path, course: Path, subs: list[Submission]) -> None:
                             course / folder / s.student / s.assignment, dirs_exist_ok=True)
 
 
+def feedback_from_course(course: Path, assignment: str, out: Path, scratch: Path) -> list[str]:
+    """Clean feedback from the course's own gradebook (after manual grading); return the students."""
+    use_venv_tools()
+    copy = scratch / "feedback-course"
+    shutil.copytree(course, copy, ignore=shutil.ignore_patterns("submitted", "feedback", "__pycache__"))
+    folder = copy / "autograded"
+    students = sorted(d.name for d in folder.iterdir() if (d / assignment).is_dir()) if folder.is_dir() else []
+    if not students:
+        raise GradingError(f"no autograded {assignment} submissions in {course / 'autograded'}; "
+                           "grade them first (freezelab grade ... --into-course)")
+    problems = feedback(copy, assignment, students, out)
+    for who, problem in problems.items():
+        print(f"feedback for {who}: {problem}")
+    return [s for s in students if s not in problems]
+
+
 def main(argv: list[str]) -> int:
     """Entry point of `freezelab grade`."""
     parser = argparse.ArgumentParser(prog="freezelab grade", description=__doc__.splitlines()[0])
-    parser.add_argument("submissions", help="a submitted/ tree, or a folder or .zip of notebooks")
+    parser.add_argument("submissions", nargs="?", help="a submitted/ tree, or a folder or .zip of notebooks")
     parser.add_argument("--assignment", help="grade only this assignment (or: which one <student>.ipynb is)")
     parser.add_argument("--course", help="nbgrader course root (default: the repo's autograder/)")
     parser.add_argument("--out", default="grading_out", help="where the results go (default grading_out/)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="parallel graders (default: CPU count)")
     parser.add_argument("--timeout", type=float, default=600, help="seconds allowed per submission")
+    parser.add_argument("--one-by-one", action="store_true",
+                        help="one nbgrader process per student (slower; default batches a few)")
     parser.add_argument("--into-course", action="store_true",
                         help="also merge the results into the course's gradebook (for formgrader)")
+    parser.add_argument("--feedback-only", action="store_true",
+                        help="only write clean feedback for --assignment from the course's gradebook "
+                             "(after manual grading in formgrader)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     args = parser.parse_args(argv)
     try:
         course = find_course(args.course)
         out = Path(args.out).resolve()
+        if args.feedback_only:
+            if not args.assignment:
+                raise GradingError("--feedback-only needs --assignment A")
+            with tempfile.TemporaryDirectory(prefix="freezelab-feedback-") as tmp:
+                done = feedback_from_course(course, args.assignment, out, Path(tmp))
+            print(f"clean feedback for {len(done)} student(s) in {out / 'feedback'}")
+            return 0
+        if not args.submissions:
+            raise GradingError("give the SUBMISSIONS folder or zip (or --feedback-only)")
         with tempfile.TemporaryDirectory(prefix="freezelab-grade-") as tmp:
             subs = collect(Path(args.submissions), course, args.assignment, Path(tmp))
             if not subs:
@@ -443,7 +539,7 @@ def main(argv: list[str]) -> int:
                                    "(expected <student>/<assignment>/*.ipynb or *.ipynb files)")
             t0 = time.perf_counter()
             master = grade(course, subs, out, args.workers, args.timeout, Path(tmp),
-                           progress=not args.no_progress)
+                           progress=not args.no_progress, one_by_one=args.one_by_one)
             if args.into_course:
                 into_course(master, course, subs)
             elapsed = time.perf_counter() - t0

@@ -59,15 +59,25 @@ See the lessons for help, and `freezelab --help` (inside `.venv`) for the other 
 """
 
 
+WHEEL_README = """\
+# freezelab
+
+An interactive course on freezing layers in PyTorch: lessons, quizzes and self-checked
+assignments that run in JupyterLab. See the README of the student bundle to get started.
+"""
+
+
 def build_wheel(dest: Path) -> Path:
     """Build the freezelab wheel from a scratch copy of the source (never writes into the repo)."""
     root = repo_root()
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "src-copy"
         src.mkdir()
-        for name in ("pyproject.toml", "README.md", "LICENSE"):
+        for name in ("pyproject.toml", "LICENSE"):
             if (root / name).exists():
                 shutil.copy2(root / name, src / name)
+        # the repo README (the wheel's long description) has the instructor guide: not for students
+        (src / "README.md").write_text(WHEEL_README)
         shutil.copytree(root / "src", src / "src",
                         ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "*.pyc"))
         proc = subprocess.run([sys.executable, "-m", "pip", "wheel", ".", "--no-deps",
