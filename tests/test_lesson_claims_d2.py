@@ -9,19 +9,26 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from freezelab.backbones import load_pretrained
 from freezelab.bench import plans_for, saved_activation_bytes
 from freezelab.data import target_task
+from freezelab.device import seed_everything
 from freezelab.experiments import (
+    WORKFLOWS,
     confusion_counts,
+    discriminative_groups,
     feature_task,
     fraud_models,
     labels_from_counts,
     leakage_study,
     overfit_head,
+    run_workflow,
 )
 from freezelab.features import compare_caching, extract_features, feature_extractor
+from freezelab.peft import METHODS, LoRALinear, add_lora, bitfit, build, run_method, trainable_count
+from freezelab.transfer import compare, summarise
 
 CPU = "cpu"
 
@@ -111,3 +118,95 @@ def test_08_selecting_on_test_is_optimistic(features):
     assert optimism_test > optimism_val
     # By construction: the model picked on test has the highest test score of all candidates.
     assert all(r.test_selected_reported >= r.val_selected_reported for r in leaks)
+
+
+# --------------------------------------------------------------------------------------------------
+# Lesson 04: transfer learning, measured (same compare() calls as the notebook)
+# --------------------------------------------------------------------------------------------------
+
+def _means(results) -> dict[tuple[str, str], float]:
+    return {(row["task"], row["strategy"]): row["mean_acc"] for row in summarise(results)}
+
+
+@pytest.mark.slow
+def test_04_probe_beats_scratch_on_new_digits_and_unfreezing_more_can_help():
+    acc = _means(compare(strategies=("scratch", "linear_probe", "partial", "finetune"),
+                         tasks=("new_digits",), ks=(5,), seeds=(0, 1, 2), epochs=20, device=CPU,
+                         progress=False))
+    assert acc[("new_digits", "linear_probe")] > acc[("new_digits", "scratch")]
+    assert max(acc[("new_digits", "partial")], acc[("new_digits", "finetune")]) > acc[
+        ("new_digits", "linear_probe")]
+
+
+@pytest.mark.slow
+def test_04_shift_kind_decides_what_to_tune():
+    acc = _means(compare(strategies=("first_block", "last_block"), tasks=("new_digits", "inverted"),
+                         ks=(5,), seeds=(0, 1, 2), epochs=20, device=CPU, progress=False)
+                 + compare(strategies=("scratch", "linear_probe"), tasks=("inverted",), ks=(5,),
+                           seeds=(0, 1, 2), epochs=20, device=CPU, progress=False))
+    assert acc[("inverted", "linear_probe")] < acc[("inverted", "scratch")], "probe loses on inverted"
+    gap_new = acc[("new_digits", "first_block")] - acc[("new_digits", "last_block")]
+    gap_inv = acc[("inverted", "first_block")] - acc[("inverted", "last_block")]
+    assert gap_inv > gap_new + 0.05, "first block gains ground on the input-level shift"
+    assert gap_new < 0 and gap_inv < 0, "prose: last_block still ahead on average on both"
+
+
+# --------------------------------------------------------------------------------------------------
+# Lesson 05: workflows
+# --------------------------------------------------------------------------------------------------
+
+def test_05_discriminative_groups_cover_every_parameter_once():
+    model = load_pretrained(num_classes=5)
+    groups = discriminative_groups(model, head_lr=1e-2, factor=2.6)
+    ids = [id(p) for g in groups for p in g["params"]]
+    assert sorted(ids) == sorted(id(p) for p in model.parameters())
+    assert [g["lr"] for g in groups] == pytest.approx([1e-2 / 2.6**d for d in range(4)])
+
+
+@pytest.mark.slow
+def test_05_large_learning_rate_forgets_the_most():
+    results = [run_workflow(name, k=5, seed=seed, epochs=12, device=CPU)
+               for name in WORKFLOWS for seed in (0, 1)]
+    source = {name: np.mean([r.source_acc for r in results if r.workflow == name]) for name in WORKFLOWS}
+    target = {name: np.mean([r.test_acc for r in results if r.workflow == name]) for name in WORKFLOWS}
+    assert source["full_large_lr"] == min(source.values()), "lost the most source knowledge"
+    assert target["full_large_lr"] < max(target.values()), "...and bought no better target accuracy"
+    careful = ("head_only", "two_phase", "gradual", "discriminative")
+    assert all(source[name] >= 0.9 for name in careful), "careful workflows keep the source probe high"
+
+
+# --------------------------------------------------------------------------------------------------
+# Lesson 09: BitFit and LoRA
+# --------------------------------------------------------------------------------------------------
+
+def test_09_lora_starts_as_the_base_model_and_counts_are_right():
+    seed_everything(0)
+    plain = load_pretrained(num_classes=5).eval()
+    adapted = add_lora(load_pretrained(num_classes=5), r=4)
+    adapted.fc.load_state_dict(plain.fc.state_dict())
+    x = torch.randn(4, 1, 16, 16)
+    with torch.no_grad():
+        assert torch.allclose(adapted.eval()(x), plain(x), atol=1e-6)
+    counts = {m: trainable_count(build(m)) for m in METHODS}
+    assert counts["linear_probe"] < counts["bitfit"] < counts["lora"] < counts["partial"] < counts[
+        "finetune"]
+    assert counts["bitfit"] < 0.01 * counts["finetune"], "prose: BitFit under 1% of the network"
+    assert 6 < counts["partial"] / counts["lora"] < 8, "prose: about a seventh of partial"
+    bit = bitfit(load_pretrained())
+    assert all(name.endswith("bias") == p.requires_grad for name, p in bit.named_parameters())
+
+
+def test_09_lora_linear_trains_only_the_adapter():
+    layer = LoRALinear(nn.Linear(6, 3), r=2)
+    assert torch.count_nonzero(layer.lora_b.weight) == 0
+    layer(torch.randn(5, 6)).sum().backward()
+    assert layer.base.weight.grad is None and layer.lora_b.weight.grad is not None
+
+
+@pytest.mark.slow
+def test_09_peft_results_on_new_digits():
+    acc = {m: np.mean([run_method(m, "new_digits", k=5, seed=s, epochs=20, device=CPU).test_acc
+                       for s in (0, 1, 2)]) for m in METHODS}
+    assert acc["bitfit"] > acc["linear_probe"]
+    assert acc["lora"] > acc["partial"] - 0.03, "prose: LoRA matched partial within a few points"
+    assert acc["finetune"] == min(acc.values()), "prose: full fine-tuning came last at lr 1e-2"
