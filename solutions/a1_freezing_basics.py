@@ -1,7 +1,7 @@
 """Reference solutions for assignment a1_freezing_basics (instructor-only).
 
-This file is the single source of truth: `autograder/build_sources.py` copies each function body into the
-solution region of the source notebook.
+This file is the single source of truth: `autograder/build_sources.py` copies each function
+body into the solution region of the source notebook.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from torch import nn
 
 def freeze_module(module: nn.Module) -> nn.Module:
     """Freeze every parameter of `module` (in place) and return the module."""
-    # requires_grad lives on each Parameter; setting it on the Module would only add a plain attribute.
+    # requires_grad lives on each Parameter; on the Module it would only be a plain attribute.
     for param in module.parameters():
         param.requires_grad_(False)
     return module
@@ -25,13 +25,13 @@ def unfreeze_module(module: nn.Module) -> nn.Module:
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
-    """Number of parameter elements in `model` (shared tensors once); only trainable ones if asked."""
-    # parameters() yields each tensor once even when two layers share it; numel() counts its elements.
+    """Number of parameter elements (shared tensors once); only trainable ones if asked."""
+    # parameters() yields a tensor once even when two layers share it; numel() counts elements.
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
 def freeze_by_name(model: nn.Module, names: list[str]) -> nn.Module:
-    """Freeze the submodules or parameters named by dotted `names`; raise ValueError for an unknown name."""
+    """Freeze the submodules or parameters named by dotted `names`; ValueError for unknown ones."""
     modules = dict(model.named_modules(remove_duplicate=False))
     params = dict(model.named_parameters(remove_duplicate=False))
     # Check every name before touching anything, so a typo leaves the model as it was.

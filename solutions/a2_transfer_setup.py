@@ -1,4 +1,4 @@
-"""Reference solutions for assignment a2_transfer_setup (instructor-only; the one source of truth)."""
+"""Reference solutions for assignment a2_transfer_setup (instructor-only; the source of truth)."""
 
 from __future__ import annotations
 
@@ -7,15 +7,16 @@ from torch import nn
 
 
 def replace_head(model: nn.Module, num_classes: int) -> nn.Module:
-    """Swap the model's final Linear layer for a new trainable one with `num_classes` outputs; return the model."""
-    # ResNets (and the course's TinyResNet) call the head `fc`; DenseNet has one Linear `classifier`;
-    # MobileNet, EfficientNet and VGG end `classifier` (a Sequential) with it: replace only that last layer.
+    """Swap the final Linear for a new trainable one with `num_classes` outputs; return model."""
+    # ResNets (and the course's TinyResNet) call the head `fc`; DenseNet has a Linear `classifier`;
+    # MobileNet, EfficientNet and VGG end their `classifier` Sequential with it: replace only that.
     head = getattr(model, "fc", None)
     classifier = getattr(model, "classifier", None)
     if isinstance(head, nn.Linear):
         model.fc = nn.Linear(head.in_features, num_classes).to(head.weight.device)
     elif isinstance(classifier, nn.Linear):
-        model.classifier = nn.Linear(classifier.in_features, num_classes).to(classifier.weight.device)
+        new = nn.Linear(classifier.in_features, num_classes)
+        model.classifier = new.to(classifier.weight.device)
     elif isinstance(classifier, nn.Sequential) and isinstance(classifier[-1], nn.Linear):
         old = classifier[-1]
         classifier[-1] = nn.Linear(old.in_features, num_classes).to(old.weight.device)
@@ -39,8 +40,10 @@ def trainable_optimizer(model: nn.Module, lr: float) -> torch.optim.Optimizer:
 
 
 def layerwise_param_groups(model: nn.Module, base_lr: float, decay: float = 2.6) -> list[dict]:
-    """One param group per top-level child with trainable parameters; the last gets base_lr, each earlier
-    one `decay` times less."""
+    """One param group per top-level child with trainable parameters.
+
+    The last group gets `base_lr`, each earlier one `decay` times less.
+    """
     groups = []
     seen: set[int] = set()  # a tensor shared by two children must be in one group only
     for child in model.children():

@@ -1,4 +1,4 @@
-"""Reference solutions for assignment a3_finetuning_workflow (instructor-only; the one source of truth)."""
+"""Reference solutions for assignment a3_finetuning_workflow (instructor-only; source of truth)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from torch.utils.data import DataLoader
 
 
 def set_frozen_bn_eval(model: nn.Module) -> nn.Module:
-    """Put every BatchNorm layer whose parameters are all frozen into eval mode; leave the rest as it is."""
-    # In train mode BatchNorm updates its running statistics on every batch, even when its weight and bias
-    # are frozen; eval mode makes it use (and keep) the pretrained statistics. Dropout is left alone.
+    """Put every BatchNorm layer whose parameters are all frozen in eval mode; return the model."""
+    # In train mode BatchNorm updates its running statistics on every batch, even with frozen weight
+    # and bias; eval mode makes it use (and keep) the pretrained ones. Dropout is left alone.
     for module in model.modules():
         if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)):
             if not any(p.requires_grad for p in module.parameters()):
@@ -20,8 +20,9 @@ def set_frozen_bn_eval(model: nn.Module) -> nn.Module:
     return model
 
 
-def unfreeze_and_add(model: nn.Module, optimizer: torch.optim.Optimizer, name: str, lr: float) -> None:
-    """Unfreeze submodule `name` and add its parameters to `optimizer` as a new param group at `lr`."""
+def unfreeze_and_add(model: nn.Module, optimizer: torch.optim.Optimizer, name: str,
+                     lr: float) -> None:
+    """Unfreeze submodule `name`; add its parameters to `optimizer` as a new group at `lr`."""
     module = model.get_submodule(name)
     module.requires_grad_(True)
     # An optimizer built earlier never sees parameters it was not given; add only the ones it lacks.
@@ -33,7 +34,7 @@ def unfreeze_and_add(model: nn.Module, optimizer: torch.optim.Optimizer, name: s
 
 def gradual_unfreezer(optimizer: torch.optim.Optimizer, schedule: dict[int, str], lr: float
                       ) -> Callable[[nn.Module, int], None]:
-    """A `before_epoch(model, epoch)` hook: unfreeze `schedule[epoch]` (new group at `lr`), keep frozen BN in eval."""
+    """A `before_epoch(model, epoch)` hook: unfreeze `schedule[epoch]`, keep frozen BN in eval."""
 
     def before_epoch(model: nn.Module, epoch: int) -> None:
         if epoch in schedule:
@@ -45,8 +46,9 @@ def gradual_unfreezer(optimizer: torch.optim.Optimizer, schedule: dict[int, str]
 
 
 def two_phase_finetune(model: nn.Module, train_loader: DataLoader, head_epochs: int = 3,
-                       finetune_epochs: int = 3, head_lr: float = 0.05, finetune_lr: float = 0.01) -> nn.Module:
-    """Train only `fc`, then also `layer3` at a smaller rate; everything else stays exactly as it was."""
+                       finetune_epochs: int = 3, head_lr: float = 0.05,
+                       finetune_lr: float = 0.01) -> nn.Module:
+    """Train only `fc`, then also `layer3` at a smaller rate; the rest stays exactly as it was."""
     model.requires_grad_(False)
     model.fc.requires_grad_(True)
     optimizer = torch.optim.SGD(model.fc.parameters(), lr=head_lr, momentum=0.9)
