@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 from .backbones import TinyResNet, load_pretrained
 from .data import Task, augment, few_shot, loaders, target_task
 from .device import pick_device, seed_everything
+from .strategies import freeze_all_but, frozen_bn_to_eval
 from .training import fit, loss_and_accuracy
 
 BACKBONE_STAGES = ("conv1", "bn1", "layer1", "layer2", "layer3")
@@ -67,18 +68,7 @@ def build_for_strategy(strategy: str, num_classes: int, keep_head: bool = False)
     model = load_pretrained()
     if not keep_head:
         model.fc = nn.Linear(model.fc.in_features, num_classes)
-    model.requires_grad_(False)
-    for stage in (*trained_stages, "fc"):
-        getattr(model, stage).requires_grad_(True)
-    return model
-
-
-def _frozen_bn_to_eval(model: nn.Module, _epoch: int = 0) -> None:
-    """Keep BatchNorm layers whose parameters are frozen in eval mode (called after every model.train())."""
-    for module in model.modules():
-        if isinstance(module, nn.modules.batchnorm._BatchNorm) and not any(
-                p.requires_grad for p in module.parameters()):
-            module.eval()
+    return freeze_all_but(model, (*trained_stages, "fc"))
 
 
 def train_strategy(strategy: str, task: Task, seed: int = 0, epochs: int = 40, lr: float = 3e-3,
@@ -99,7 +89,7 @@ def train_strategy(strategy: str, task: Task, seed: int = 0, epochs: int = 40, l
         model.requires_grad_(False)
         model.fc.requires_grad_(True)
         head_opt = torch.optim.AdamW(model.fc.parameters(), lr=lr * 3)
-        fit(model, data["train"], head_opt, epochs // 2, device=device, before_epoch=_frozen_bn_to_eval,
+        fit(model, data["train"], head_opt, epochs // 2, device=device, before_epoch=frozen_bn_to_eval,
             augment=shifted, progress=False)
         model.requires_grad_(True)
         optimizer = torch.optim.AdamW(model.parameters(), lr=lr / 3)
@@ -107,7 +97,7 @@ def train_strategy(strategy: str, task: Task, seed: int = 0, epochs: int = 40, l
     else:
         lr_here = lr * 3 if strategy == "linear_probe" else lr
         optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr_here)
-    fit(model, data["train"], optimizer, epochs, device=device, before_epoch=_frozen_bn_to_eval,
+    fit(model, data["train"], optimizer, epochs, device=device, before_epoch=frozen_bn_to_eval,
         augment=shifted, progress=False)
     return model
 
