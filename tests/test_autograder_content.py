@@ -223,6 +223,24 @@ def test_banned_freezelab_helper_loses_the_points(monkeypatch) -> None:
     assert helper(__import__("torch").nn.Linear(2, 2)) == 6, "the helper is restored after the check"
 
 
+@pytest.mark.parametrize("module, helper, target", [
+    ("freezelab.strategies", "frozen_bn_to_eval", "set_frozen_bn_eval"),
+    ("freezelab.features", "feature_extractor", "feature_extractor"),
+])
+def test_real_course_helpers_are_refused(module: str, helper: str, target: str) -> None:
+    function = getattr(pytest.importorskip(module), helper, None)
+    if function is None:
+        pytest.skip(f"{module}.{helper} does not exist (any more)")
+    assignment = next(a for a in ASSIGNMENTS if target in catalogue.graded_names(a))
+
+    def learner(*args):
+        function(args[0])
+        return args[0]
+
+    with pytest.raises(CheckFailed, match="off limits"):
+        checks_for(assignment)[target][0](learner)
+
+
 def test_check_failure_shows_no_checking_code() -> None:
     import traceback
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import sys
 import types
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -30,7 +31,12 @@ class CheckFailed(AssertionError):
 REGISTRY: dict[str, dict[str, list[Callable[[Any], None]]]] = {}
 
 # Graded answers must be written with plain PyTorch, not by calling the course package's own helpers.
-BANNED_MODULES = ("freezelab.inspect", "freezelab.transfer")
+# The data, the backbones, the device helper and the training loop stay allowed; every other freezelab
+# module the learner has imported is refused too.
+BANNED_MODULES = ("freezelab.inspect", "freezelab.transfer", "freezelab.strategies", "freezelab.peft",
+                  "freezelab.features", "freezelab.experiments")
+ALLOWED_MODULES = ("freezelab", "freezelab.data", "freezelab.backbones", "freezelab.device",
+                   "freezelab.training")
 
 
 def expect(condition: object, message: str) -> None:
@@ -101,7 +107,8 @@ def call(fn: Any, name: str, *args: Any, **kwargs: Any) -> Any:
 def banned_helpers() -> Iterator[None]:
     """While active, the functions of `BANNED_MODULES` raise instead of doing the learner's work."""
     swapped: list[tuple[types.FunctionType, types.CodeType]] = []
-    for module_name in BANNED_MODULES:
+    imported = [n for n in list(sys.modules) if n.startswith("freezelab.") and n not in ALLOWED_MODULES]
+    for module_name in dict.fromkeys([*BANNED_MODULES, *imported]):
         try:
             module = importlib.import_module(module_name)
         except Exception:  # noqa: BLE001 - a helper module that is absent cannot be called either
