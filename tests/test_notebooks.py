@@ -21,6 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from record_notebook_outputs import (  # noqa: E402
     NOTEBOOKS,
     RECORD_CMD,
+    cell_keys,
+    golden_path,
     inject_goldens,
     is_checked,
     notebook_paths,
@@ -65,6 +67,17 @@ def test_notebook_in_sync_and_clean(path: Path):
                 f"{path.name} cell {i} has outputs committed: clear them ({fix})")
     assert ipynb.metadata.get("kernelspec", {}).get("name") == "python3", (
         f"{path.name} must use the 'python3' kernelspec")
+
+
+@pytest.mark.parametrize("path", PATHS, ids=[p.stem for p in PATHS])
+def test_goldens_match_tagged_cells(path: Path):
+    """Every check-output cell has a golden and every golden belongs to a current cell (fast check)."""
+    keys = set(cell_keys(nbformat.read(path, as_version=4)).values())
+    gpath = golden_path(path)
+    goldens = set(json.loads(gpath.read_text())) if gpath.exists() else set()
+    fix = f"run `{RECORD_CMD} {path.stem}` and commit notebooks/expected/{gpath.name}"
+    assert keys <= goldens, f"{path.name}: {len(keys - goldens)} tagged cell(s) without a golden: {fix}"
+    assert goldens <= keys, f"{path.name}: stale goldens for cells that changed or were removed: {fix}"
 
 
 @pytest.mark.slow
