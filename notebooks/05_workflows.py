@@ -1,0 +1,213 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (freezelab)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Lesson 5 — Fine-tuning workflows
+#
+# **Goal:** go beyond "frozen or not". Real fine-tuning changes *what* is frozen and *how fast* each
+# part learns while training runs.
+#
+# By the end you can:
+# - run two-phase training: the head first, then everything with a small learning rate;
+# - unfreeze gradually and hand each newly unfrozen stage to the optimizer with `add_param_group`;
+# - give each stage its own learning rate (discriminative / layer-wise learning rates);
+# - measure *forgetting*: how much a large learning rate damages what the backbone knew.
+#
+# Sources: PyTorch docs, `torch.optim` ("Per-parameter options", `Optimizer.add_param_group`);
+# Howard & Ruder 2018, *Universal Language Model Fine-tuning* (ULMFiT: gradual unfreezing, discriminative
+# learning rates with factor 2.6); fastai docs (`Learner.fine_tune`, `freeze_to`); Lightning docs
+# (`BackboneFinetuning` callback); Kumar et al. 2022 (LP-FT).
+
+# %%
+import matplotlib.pyplot as plt
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from freezelab.backbones import load_pretrained
+from freezelab.data import augment, few_shot, loaders, target_task
+from freezelab.device import describe_device, pick_device, seed_everything
+from freezelab.experiments import WORKFLOWS, discriminative_groups, run_workflow, source_probe
+from freezelab.quiz import flashcards, show
+from freezelab.training import fit, loss_and_accuracy
+
+device = pick_device()
+generator = seed_everything(0)
+print(describe_device())
+
+# %% [markdown]
+# Throughout: the course backbone (pretrained on digits 0-4) learns `new_digits` (digits 5-9) from
+# 5 labelled images per class.
+
+# %%
+task = few_shot(target_task("new_digits"), k=5, seed=0)
+data = loaders(task, batch_size=64, seed=0)
+
+
+def shifted(x: torch.Tensor) -> torch.Tensor:
+    return augment(x.cpu(), generator).to(x.device)
+
+
+def frozen_bn_eval(model: nn.Module, epoch: int = 0) -> None:
+    """Keep BatchNorm layers with no trainable parameter in eval mode (lesson 6 explains why)."""
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d) and not module.weight.requires_grad:
+            module.eval()
+
+
+# %% [markdown]
+# ## 1. Param groups: one optimizer, several learning rates
+#
+# An optimizer takes a list of *param groups*, each a dict with its own `params` and options. Our seed
+# document shows this for a ResNet-50:
+#
+# ```python
+# optimizer = torch.optim.AdamW([
+#     {"params": model.layer1.parameters(), "lr": 1e-5},
+#     {"params": model.layer4.parameters(), "lr": 1e-4},
+#     {"params": model.fc.parameters(),     "lr": 1e-3},
+# ])
+# ```
+#
+# **Commit to your answer:** what happens to `conv1`, `layer2` and `layer3` during training with this
+# optimizer?
+
+# %%
+model = load_pretrained(num_classes=5)
+optimizer = torch.optim.AdamW([
+    {"params": model.layer1.parameters(), "lr": 1e-5},
+    {"params": model.layer3.parameters(), "lr": 1e-4},   # our TinyResNet's last block
+    {"params": model.fc.parameters(), "lr": 1e-3},
+])
+in_optimizer = {id(p) for group in optimizer.param_groups for p in group["params"]}
+left_out = [name for name, p in model.named_parameters() if id(p) not in in_optimizer]
+print(f"{len(left_out)} parameter tensors are in no group, e.g. {left_out[:3]}")
+print("...yet they still require grad:", all(p.requires_grad for p in model.parameters()))
+
+# %% [markdown]
+# They never change: an optimizer only updates what it was given. But they still have
+# `requires_grad=True`, so autograd computes their gradients every step for nothing. The example is
+# either an accidental freeze or wasted work. Put **every** trainable parameter in some group, and freeze
+# (with `requires_grad_(False)`) what you mean to keep fixed.
+#
+# ULMFiT's recipe avoids the problem by construction: every stage gets a group, and each stage going
+# down from the head gets the learning rate of the one above divided by **2.6**.
+
+# %% tags=["check-output"]
+groups = discriminative_groups(load_pretrained(num_classes=5), head_lr=1e-2, factor=2.6)
+for group, name in zip(groups, ("fc", "layer3", "layer2", "conv1+bn1+layer1"), strict=True):
+    print(f"{name:<17} lr {group['lr']:.2e}  tensors {len(group['params'])}")
+
+# %% [markdown]
+# ## 2. Gradual unfreezing, by hand
+#
+# ULMFiT, fastai's `fine_tune` and Lightning's `BackboneFinetuning` all start with a frozen backbone and
+# unfreeze it from the top down. The step people forget: parameters unfrozen *after* the optimizer was
+# built are not in it. `optimizer.add_param_group` hands them over (lesson 6 shows the bug).
+
+# %%
+seed_everything(0)
+model = load_pretrained(num_classes=5)
+model.requires_grad_(False)
+model.fc.requires_grad_(True)
+optimizer = torch.optim.AdamW(model.fc.parameters(), lr=1e-2)
+fit(model, data["train"], optimizer, 3, device=device, before_epoch=frozen_bn_eval, augment=shifted,
+    desc="head only")
+
+for depth, names in enumerate([("layer3",), ("layer2",), ("conv1", "bn1", "layer1")], start=1):
+    params = [p for name in names for p in getattr(model, name).parameters()]
+    for p in params:
+        p.requires_grad_(True)
+    optimizer.add_param_group({"params": params, "lr": 1e-2 / 2.6**depth})
+    fit(model, data["train"], optimizer, 3, device=device, before_epoch=frozen_bn_eval,
+        augment=shifted, desc=f"+ {'+'.join(names)}")
+    print(f"unfroze {'+'.join(names):<17} optimizer now has {len(optimizer.param_groups)} groups")
+print(f"gradual unfreezing, seed 0: test accuracy {loss_and_accuracy(model, data['test'], device)[1]:.3f}")
+
+# %% [markdown]
+# ## 3. Six workflows on the same task
+#
+# `freezelab.experiments.run_workflow` runs each recipe with the same data, augmentation and number of
+# epochs (12), and then measures two things:
+#
+# - **target accuracy** on the `new_digits` test set;
+# - **source knowledge**: a logistic-regression probe on the backbone's features for the *source* task
+#   (digits 0-4). The pretrained backbone scores 1.00 on it. If fine-tuning destroys what the features
+#   knew, this number drops: that is *forgetting*.
+#
+# | workflow | what trains | learning rate |
+# |---|---|---|
+# | `head_only` | the head | 1e-2 |
+# | `full_small_lr` | everything from the start | 1e-3 |
+# | `two_phase` | head for 6 epochs, then everything | 1e-2, then 1e-3 |
+# | `gradual` | head, then layer3, layer2, the stem, 3 epochs each | 1e-2, divided by 2.6 per stage |
+# | `discriminative` | everything from the start | 1e-2 for the head, / 2.6 per stage |
+# | `full_large_lr` | everything from the start | 1e-1 |
+#
+# **Commit to your answer:** which workflow will forget the most about digits 0-4? Which will do best
+# on digits 5-9?
+
+# %%
+grid = [(name, seed) for name in WORKFLOWS for seed in (0, 1)]
+results = [run_workflow(name, k=5, seed=seed, epochs=12, device=device)
+           for name, seed in tqdm(grid, desc="workflow runs")]
+summary = {}
+for name in WORKFLOWS:
+    runs = [r for r in results if r.workflow == name]
+    summary[name] = (sum(r.test_acc for r in runs) / len(runs), sum(r.source_acc for r in runs) / len(runs))
+    per_seed = ", ".join(f"{r.test_acc:.2f}" for r in runs)
+    print(f"{name:<15} target accuracy {summary[name][0]:.3f} (seeds: {per_seed})   "
+          f"source probe {summary[name][1]:.3f}")
+print(f"pretrained backbone: source probe {source_probe(load_pretrained(), device):.3f}")
+
+# %%
+fig, ax = plt.subplots(figsize=(6, 3.2))
+for name, (target, source) in summary.items():
+    ax.scatter(source, target, s=50)
+    ax.annotate(name, (source, target), textcoords="offset points", xytext=(5, 3), fontsize=8)
+ax.set(xlabel="source-task probe accuracy (kept knowledge)", ylabel="target test accuracy",
+       title="fine-tuning workflows: learn the new, keep the old")
+ax.grid(alpha=0.3)
+plt.show()
+
+# %% [markdown]
+# What the table shows (2 seeds each):
+#
+# - **A large learning rate wrecks pretrained features.** `full_large_lr` lost the most source
+#   knowledge of all workflows, and it did not buy better target accuracy either. Big steps throw the
+#   weights far from where pretraining left them; with 25 images nothing pulls them back anywhere useful.
+# - **Small steps keep what the backbone knew.** The workflows that start with the head alone or use
+#   small learning rates for the early layers kept the source probe near the pretrained level.
+# - **The head-first idea** (two-phase, gradual, LP-FT) exists because a random head sends large, noisy
+#   gradients into the backbone in the first steps. Training the head first means the backbone is only
+#   touched once the gradients make sense. It protects the *source* knowledge; it does not guarantee a
+#   better *target* score. Look at the per-seed numbers: as soon as the whole backbone trains on 25
+#   images, single runs can swing by tens of points.
+#
+# Which careful workflow wins on the target with 25 images changes from seed to seed; the damage done by
+# a large learning rate does not. Treat the target column as noisy and the source column as the lesson.
+
+# %% [markdown]
+# ## Check yourself
+
+# %%
+show(topic="workflows", difficulty="easy")
+
+# %%
+show(topic="workflows", difficulty=["medium", "hard"])
+
+# %% [markdown]
+# ## Flashcards
+
+# %%
+flashcards(topic="workflows")
