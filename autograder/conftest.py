@@ -19,8 +19,6 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-_LOADED: dict[str, object] = {}
-
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("freezelab", "freezelab hidden checks")
@@ -29,11 +27,3 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--assignment", default=None, metavar="NAME",
                     help="the assignment of every submission (default: detected from each notebook)")
 
-
-def loaded_submission(path: str, assignment: str | None):
-    """Run a submission's answer cells once per session and keep what they define."""
-    from submission import load_submission
-
-    if path not in _LOADED:
-        _LOADED[path] = load_submission(path, assignment)
-    return _LOADED[path]

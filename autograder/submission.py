@@ -147,6 +147,17 @@ def _run_cell(source: str, namespace: dict[str, Any], label: str, timeout: int) 
     return None
 
 
+_LOADED: dict[tuple[str, str | None], Submission] = {}
+
+
+def loaded_submission(path: str | Path, assignment: str | None = None) -> Submission:
+    """`load_submission`, run once per process for each notebook (the pytest route grades many checks)."""
+    key = (str(path), assignment)
+    if key not in _LOADED:
+        _LOADED[key] = load_submission(path, assignment)
+    return _LOADED[key]
+
+
 def checks_of(assignment: str) -> list[tuple[str, Callable[[Any], None]]]:
     """(graded name, check) pairs for every hidden check of an assignment, in notebook order."""
     from catalogue import graded_names

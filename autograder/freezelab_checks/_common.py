@@ -250,7 +250,7 @@ def unique_params(model: nn.Module) -> list[nn.Parameter]:
 
 def snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
     """Copies of every parameter and buffer, by name."""
-    return {name: t.detach().clone() for name, t in model.state_dict(keep_vars=True).items()}
+    return {name: t.detach().cpu().clone() for name, t in model.state_dict(keep_vars=True).items()}
 
 
 def changed(before: dict[str, torch.Tensor], after: dict[str, torch.Tensor]) -> set[str]:

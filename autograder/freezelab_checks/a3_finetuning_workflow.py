@@ -209,6 +209,7 @@ def _two_phase_run(two_phase_finetune: Any) -> dict[str, Any]:
     train = loaders(task, batch_size=32, seed=0)["train"]
     result = call(two_phase_finetune, "two_phase_finetune", model, train)
     expect(result is model, "two_phase_finetune should train the model it was given and return it.")
+    model.cpu()  # a learner may have trained on a GPU; moving back does not change any value
     after = snapshot(model)
     model.eval()
     with torch.no_grad():
