@@ -107,6 +107,7 @@ def test_exercise_of_groups_test_cells():
     assert check.exercise_of("test_count_parameters_shared", names) == "count_parameters"
     assert check.exercise_of("test_count_public", names) == "count"
     assert check.exercise_of("test_MCQ_1", names) == "MCQ_1"
+    assert check.exercise_of("test_mcq_1", names) == "MCQ_1"
 
 
 def test_scan_refuses_planted_secrets(tmp_path):

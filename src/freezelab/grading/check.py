@@ -38,7 +38,8 @@ def exercise_of(grade_id: str, answers: Iterable[str] = ()) -> str:
     only the `_public` / `_hidden` suffixes are dropped.
     """
     name = grade_id.removeprefix("test_")
-    hits = [a for a in answers if name == a or name.startswith(a + "_")]
+    low = name.lower()  # `test_answer_q1` checks `ANSWER_Q1`
+    hits = [a for a in answers if low == a.lower() or low.startswith(a.lower() + "_")]
     if hits:
         return max(hits, key=len)
     return re.sub(r"_(public|hidden)(_?\d+)?$", "", name) or name
@@ -83,7 +84,8 @@ def run_public_tests(path: Path, timeout: int = 120, kernel: str | None = None) 
         if cell.cell_type == "code" and gid and gid.startswith("test_"):
             if HIDDEN_BEGIN in cell.source:
                 cell.source = strip_hidden(cell.source)
-            tests.append((i, gid))
+            if cell.source.strip():  # released hidden-only cells are empty: nothing public to run
+                tests.append((i, gid))
     if not tests:
         raise ValueError(f"{path}: no test cells (grade_id test_...) found; is it an assignment notebook?")
     name = kernel or nb.metadata.get("kernelspec", {}).get("name") or "python3"
