@@ -165,6 +165,18 @@ def test_precheck_reports_duplicated_cell(tmp_path):
     assert "'add' appears 2 times" in grade.precheck(grade.Submission("x", "tiny", [path]))
 
 
+def test_bundle_start_script_explains_a_missing_wheel(tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    start = Path(release.__file__).with_name("bundle_start.py")
+    shutil.copy2(start, tmp_path / "start.py")
+    done = subprocess.run([sys.executable, str(tmp_path / "start.py")], capture_output=True, text=True)
+    assert done.returncode == 1 and "no wheels/freezelab-*.whl" in done.stderr
+    assert not (tmp_path / ".venv").exists()  # nothing half-installed
+
+
 def test_check_cli_bad_input(tmp_path, capsys):
     assert check.main([str(tmp_path / "missing.ipynb")]) == 2
     (tmp_path / "bad.ipynb").write_text("not json")

@@ -41,7 +41,7 @@ def main() -> int:
                FREEZELAB_CHECKPOINT=str(HERE / "course_content" / "tiny_resnet_digits.pt"),
                FREEZELAB_QUIZ_DIR=str(HERE / "course_content" / "quiz"))
     if sys.argv[1:2] == ["check"]:
-        return subprocess.call([str(BIN / "freezelab"), *sys.argv[1:]], env=env)
+        return subprocess.call([str(PY), "-m", "freezelab.cli", *sys.argv[1:]], env=env)
     start = HERE / "notebooks" / "00_start_here.ipynb"
     cmd = [str(PY), "-m", "jupyter", "lab", str(start) if start.exists() else str(HERE)]
     if hasattr(os, "getuid") and os.getuid() == 0:
