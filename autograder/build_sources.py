@@ -92,6 +92,14 @@ def _meta(grade_id: str, *, grade: bool, solution: bool, locked: bool, points: i
     return {"nbgrader": meta}
 
 
+def test_cell_id(check_name: str, target: str) -> str:
+    """grade_id of a hidden test cell: `test_<graded name>` plus the check's own suffix, if any."""
+    rest = check_name.removeprefix("check_")
+    if rest.lower().startswith(target.lower()):
+        rest = target + rest[len(target):]  # check_answer_q1 -> test_ANSWER_Q1
+    return "test_" + rest
+
+
 def hidden_cell_source(assignment: str, check_name: str, target: str) -> str:
     """A hidden test cell: import one check and call it on the learner's answer."""
     return ("### BEGIN HIDDEN TESTS\n"
@@ -131,7 +139,7 @@ def build_notebook(assignment: str) -> tuple[nbformat.NotebookNode, str]:
                                                             points=item["points"]))
         elif kind == "hidden":
             for check in checks[item["name"]]:
-                gid = "test_" + check.__name__.removeprefix("check_")
+                gid = test_cell_id(check.__name__, item["name"])
                 code = hidden_cell_source(assignment, check.__name__, item["name"])
                 cells.append(nbformat.v4.new_code_cell(
                     code, id=gid.replace("_", "-"),

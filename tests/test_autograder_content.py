@@ -107,7 +107,9 @@ def test_hidden_cells_only_import_and_call_checks(assignment: str) -> None:
         assert match, f"hidden cell {cell.id} must only import and call one check:\n{cell.source}"
         module, imported, called_name, target = match.groups()
         assert module == assignment and imported == called_name and target in graded
-        assert nbgrader_meta(cell)["grade_id"] == "test_" + called_name.removeprefix("check_")
+        grade_id = nbgrader_meta(cell)["grade_id"]
+        assert grade_id == build_sources.test_cell_id(called_name, target)
+        assert grade_id == f"test_{target}" or grade_id.startswith(f"test_{target}_")
         called.append(called_name)
     registered = [c.__name__ for checks in checks_for(assignment).values() for c in checks]
     assert sorted(called) == sorted(registered), "every registered check has exactly one hidden cell"
