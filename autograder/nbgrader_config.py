@@ -28,8 +28,9 @@ c.Execute.kernel_name = "python3"
 c.Execute.timeout = 120
 c.Execute.interrupt_on_timeout = True
 
-# torch and torchvision write warnings to stderr; nbgrader would score a test cell with any stderr as 0.
-c.IgnorePattern.pattern = r"(?s).*(Warning|warn\().*"
+# torch and torchvision write warnings to stderr, and tqdm progress bars (freezelab.training.fit) go there
+# too; nbgrader would score a test cell with any stderr as 0.
+c.IgnorePattern.pattern = r"Warning|warn\(|\d+it/s\]|s/it\]|\d+%\|"
 c.IgnorePattern.enabled = True
 
 # A deleted or pasted-over test cell comes back from the gradebook instead of silently scoring 0.

@@ -243,6 +243,21 @@ def test_real_course_helpers_are_refused(module: str, helper: str, target: str) 
         checks_for(assignment)[target][0](learner)
 
 
+@pytest.mark.filterwarnings("ignore:a UserWarning")
+def test_checks_swallow_stderr_of_correct_answers(capsys) -> None:
+    # nbgrader scores a test cell with any stderr as 0: warnings and progress bars must not cost points.
+    import warnings
+
+    def noisy(model, trainable_only=False):
+        warnings.warn("a UserWarning from somewhere in torch", UserWarning, stacklevel=1)
+        print("epoch 1/1: 100%|##########| 3/3 [00:00<00:00, 99.0it/s]", file=sys.stderr)
+        return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+    for check in checks_for("a1_freezing_basics")["count_parameters"]:
+        check(noisy)
+    assert capsys.readouterr().err == ""
+
+
 def test_check_failure_shows_no_checking_code() -> None:
     import traceback
 

@@ -7,8 +7,10 @@ feedback shows the learner's message and not the body of the check.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
+import io
 import sys
 import types
 from collections import OrderedDict
@@ -76,7 +78,8 @@ def _run_quietly(check: Callable[[Any], None], answer: Any, target: str) -> str 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # small models: one thread is fastest and keeps a grading machine responsive
     try:
-        with banned_helpers(), torch.random.fork_rng():
+        # stderr is swallowed: nbgrader scores a test cell with any stderr (a warning, a tqdm bar) as 0.
+        with banned_helpers(), torch.random.fork_rng(), contextlib.redirect_stderr(io.StringIO()):
             torch.manual_seed(0)
             check(answer)
     except CheckFailed as exc:
