@@ -164,6 +164,10 @@ try:
     nn.functional.cross_entropy(out, y).backward()
 except RuntimeError as err:
     print("backward() fails:", str(err).split(" and ")[0])
+with torch.inference_mode():
+    out = model(x)
+print("inside inference_mode: out.requires_grad =", out.requires_grad,
+      "| flags:", [p.requires_grad for p in model.parameters()])
 
 # %% [markdown]
 # `no_grad` is for evaluation and for code that should not be recorded at all (for example caching

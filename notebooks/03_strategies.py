@@ -237,6 +237,14 @@ print("tensors with optimizer state:", len(optimizer.state), "of", len(list(mode
 # 2. pretrained backbone, train `layer3` and the head (partial freezing);
 # 3. a **random** backbone frozen, train the head only — is it the pretraining that helps, or the head?
 #
+# `head_run` is short: build the backbone, freeze all but `train`, hand the trainable parameters to Adam,
+# and call `freezelab.training.fit`, which keeps frozen BatchNorm layers in eval mode (lesson 6 explains
+# why) and shows a progress bar.
+
+# %%
+print(getsource(head_run))
+
+# %% [markdown]
 # **Commit to your answer:** rank the three by test accuracy before you run the cell.
 
 # %%
