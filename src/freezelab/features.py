@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import time
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -137,10 +138,14 @@ def compare_caching(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_clas
 def probe_accuracy(model: nn.Module, x_train: torch.Tensor, y_train: torch.Tensor, x_test: torch.Tensor,
                    y_test: torch.Tensor, device: torch.device | str | None = None) -> float:
     """Accuracy of a logistic-regression probe on the model's frozen features (how good the features are)."""
+    from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
 
     backbone = feature_extractor(model)
     f_train = extract_features(backbone, x_train, device=device).numpy()
     f_test = extract_features(backbone, x_test, device=device).numpy()
-    probe = LogisticRegression(max_iter=2000).fit(f_train, y_train.numpy())
+    with warnings.catch_warnings():
+        # Badly damaged features can stop lbfgs short of convergence; the score is still the measurement.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        probe = LogisticRegression(max_iter=2000).fit(f_train, y_train.numpy())
     return float(probe.score(f_test, y_test.numpy()))
