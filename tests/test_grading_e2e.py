@@ -1,0 +1,179 @@
+"""End to end on the real course: release -> simulated class -> `freezelab grade` -> scores, feedback, export.
+
+The class: per assignment a reference submission, a blank one (the released notebook as is) and one
+with a syntax error in one answer; one submission per catalogued mistake; one corrupt file.
+Everything runs on a copy of autograder/ and solutions/ in tmp_path.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import os
+import shutil
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from freezelab.grading import check, grade, release
+from freezelab.grading.check import exercise_of
+from freezelab.grading.course import CHECKS_PACKAGE, HIDDEN_BEGIN, SOLUTION_BEGIN
+
+pytestmark = [pytest.mark.nbgrader, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[1]
+SCRATCH = shutil.ignore_patterns("release", "submitted", "autograded", "feedback", "gradebook.db",
+                                 ".nbgrader.log", "__pycache__", ".pytest_cache")
+
+
+@pytest.fixture(scope="module")
+def e2e(tmp_path_factory):
+    """Release the copied course, build the class, grade it once; the tests read the results."""
+    if not (REPO / "autograder" / "catalogue.py").is_file():
+        pytest.skip("autograder/catalogue.py is not in this checkout yet")
+    tmp = tmp_path_factory.mktemp("e2e")
+    shutil.copytree(REPO / "autograder", tmp / "autograder", ignore=SCRATCH)
+    shutil.copytree(REPO / "solutions", tmp / "solutions", ignore=SCRATCH)
+    course = tmp / "autograder"
+    sys.path.insert(0, str(course))
+    try:
+        catalogue = importlib.import_module("catalogue")
+    finally:
+        sys.path.remove(str(course))
+    assignments = [a for a in catalogue.ASSIGNMENTS if (course / "source" / a).is_dir()]
+
+    bundle = tmp / "bundle"
+    assert release.main(["--course", str(course), "--out", str(bundle)]) == 0
+
+    lms = tmp / "lms"
+    lms.mkdir()
+    expect = {}  # (student, assignment) -> what the grades must show
+
+    def submit(student, a, answers):
+        nb = nbformat.read(bundle / "assignments" / a / f"{a}.ipynb", as_version=4)
+        nbformat.write(catalogue.fill_notebook(nb, answers), lms / f"{student}_{a}.ipynb")
+
+    for a in assignments:
+        ref = {n: catalogue.reference_source(a, n) for n in catalogue.graded_names(a)}
+        submit("reference", a, ref)
+        expect[("reference", a)] = "full"
+        submit("blank", a, {})
+        expect[("blank", a)] = "zero"
+        broken = independent_answer(catalogue, a, bundle / "assignments" / a / f"{a}.ipynb")
+        submit("syntax", a, {**ref, broken: ref[broken].replace("def ", "def (", 1) + "\n  oops("})
+        expect[("syntax", a)] = ("loses", broken)
+        for m in catalogue.MISTAKES:
+            if m.assignment == a:
+                submit(f"m_{m.id}", a, {**ref, m.name: m.code})
+                expect[(f"m_{m.id}", a)] = ("loses", m.name)
+    (lms / f"corrupt_{assignments[0]}.ipynb").write_text('{"cells": [ this is not json')
+    expect[("corrupt", assignments[0])] = "failed"
+
+    out = tmp / "results"
+    proc = subprocess.run([sys.executable, "-m", "freezelab.cli", "grade", str(lms), "--course", str(course),
+                           "--out", str(out), "--no-progress"], capture_output=True, text=True)
+    return dict(tmp=tmp, course=course, bundle=bundle, out=out, proc=proc, expect=expect,
+                assignments=assignments, catalogue=catalogue)
+
+
+def independent_answer(catalogue, a: str, released: Path) -> str:
+    """A graded function no other answer or test uses, so that breaking it costs only its exercise."""
+    names = catalogue.graded_names(a)
+    refs = {n: catalogue.reference_source(a, n) for n in names}
+    tests = [(c.metadata["nbgrader"]["grade_id"], c.source)
+             for c in nbformat.read(released, as_version=4).cells
+             if c.metadata.get("nbgrader", {}).get("grade_id", "").startswith("test_")]
+    free = [n for n in names
+            if not any(n in refs[m] for m in names if m != n)
+            and not any(n in src for gid, src in tests if exercise_of(gid, names) != n)]
+    funcs = [n for n in free if refs[n].lstrip().startswith("def ")]
+    return (funcs or free or names)[-1]
+
+
+def _cells(out: Path) -> dict[tuple[str, str], list[dict]]:
+    by_sub = defaultdict(list)
+    with open(out / "cells.csv", newline="") as fh:
+        for row in csv.DictReader(fh):
+            by_sub[(row["student_id"], row["assignment"])].append(row)
+    return by_sub
+
+
+def test_every_submission_scores_as_expected(e2e):
+    proc, expect = e2e["proc"], e2e["expect"]
+    assert proc.returncode == 1, proc.stdout + proc.stderr  # 1: the corrupt file failed
+    assert "FAILED: 1 submission" in proc.stdout and "corrupt" in proc.stdout
+    cells = _cells(e2e["out"])
+    assert set(cells) == set(expect)
+    for key, want in expect.items():
+        rows = cells[key]
+        auto = [r for r in rows if r["cell"].startswith("test_")]
+        assert auto, f"{key}: no autograded cells in cells.csv"
+        if want == "full":
+            assert all(float(r["score"]) == float(r["max_score"]) for r in auto), (key, auto)
+        elif want == "zero":
+            assert all(float(r["score"]) == 0 for r in rows), (key, rows)
+        elif want == "failed":
+            assert all(r["status"] == "failed" and float(r["score"]) == 0 for r in rows)
+        else:
+            names = e2e["catalogue"].graded_names(key[1])
+            target = [r for r in auto if exercise_of(r["cell"], names) == want[1]]
+            assert target, f"{key}: no test cell for {want[1]}"
+            lost = sum(float(r["max_score"]) - float(r["score"]) for r in target)
+            assert lost > 0, f"{key} should lose points on {want[1]} but scored full marks"
+            if key[0] == "syntax":  # one broken cell costs only its own exercise
+                others = [r for r in auto if exercise_of(r["cell"], names) != want[1]]
+                assert all(float(r["score"]) == float(r["max_score"]) for r in others), (key, others)
+
+
+def test_feedback_has_no_hidden_code(e2e):
+    htmls = list((e2e["out"] / "feedback").rglob("*.html"))
+    graded = {k for k, v in e2e["expect"].items() if v != "failed"}
+    assert len(htmls) == len(graded)
+    for html in htmls:
+        text = html.read_text()
+        assert CHECKS_PACKAGE not in text and HIDDEN_BEGIN not in text and SOLUTION_BEGIN not in text, html
+
+
+def test_grades_export_has_one_row_per_submission(e2e):
+    with open(e2e["out"] / "grades.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert sorted((r["student_id"], r["assignment"]) for r in rows) == sorted(e2e["expect"])
+    ref = [r for r in rows if r["student_id"] == "reference"]
+    assert all(float(r["score"]) > 0 for r in ref)
+
+
+def test_bundle_has_no_secret(e2e):
+    bundle = e2e["bundle"]
+    assert release.scan_bundle(bundle, e2e["course"]) == []
+    assert bundle.with_suffix(".zip").is_file()
+    for a in e2e["assignments"]:
+        assert (bundle / "assignments" / a / f"{a}.ipynb").is_file()
+    assert not list(bundle.rglob("nbgrader_config.py")) and not list(bundle.rglob("catalogue.py"))
+
+
+def test_self_check_and_pytest_route_on_a_sample(e2e, tmp_path, capsys):
+    a = e2e["assignments"][0]
+    lms = e2e["tmp"] / "lms"
+    assert check.main([str(lms / f"reference_{a}.ipynb")]) == 0
+    assert check.main([str(lms / f"blank_{a}.ipynb")]) == 1
+    assert "Hidden tests will also run" in capsys.readouterr().out
+    if not (e2e["course"] / "conftest.py").is_file():
+        pytest.skip("no pytest route (autograder/conftest.py) yet")
+    env = dict(os.environ, MPLBACKEND="Agg")
+    run = [sys.executable, "-m", "pytest", str(e2e["course"]), "-q", "-p", "no:cacheprovider",
+           "--assignment", a, "--submission"]
+    good = subprocess.run(run + [str(lms / f"reference_{a}.ipynb")], cwd=tmp_path, env=env,
+                          capture_output=True, text=True)
+    assert good.returncode == 0, good.stdout[-2000:]
+    bad = subprocess.run(run + [str(lms / f"blank_{a}.ipynb")], cwd=tmp_path, env=env,
+                         capture_output=True, text=True)
+    assert bad.returncode == 1, bad.stdout[-2000:]
+
+
+def test_grade_cli_rejects_bad_input(tmp_path, capsys):
+    assert grade.main([str(tmp_path / "nothing-here"), "--no-progress"]) == 2
+    assert "no such file" in capsys.readouterr().err
