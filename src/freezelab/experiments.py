@@ -17,7 +17,7 @@ from .backbones import load_pretrained
 from .data import Task, augment, few_shot, loaders, source_task, target_task
 from .device import pick_device, seed_everything
 from .features import extract_features, feature_extractor, probe_accuracy
-from .peft import frozen_bn_to_eval
+from .strategies import frozen_bn_to_eval
 from .training import History, fit, loss_and_accuracy
 
 # ---------------------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from torch import nn
 from .backbones import TinyResNet, load_pretrained
 from .data import augment, few_shot, loaders, target_task
 from .device import pick_device, seed_everything
+from .strategies import frozen_bn_to_eval
 from .training import fit, loss_and_accuracy
 
 METHODS = ("linear_probe", "bitfit", "lora", "partial", "finetune")
@@ -97,14 +98,6 @@ def build(method: str, num_classes: int = 5, r: int = 4, keep_head: bool = False
         model.layer3.requires_grad_(True)
     model.fc.requires_grad_(True)
     return model
-
-
-def frozen_bn_to_eval(model: nn.Module, _epoch: int = 0) -> None:
-    """Keep BatchNorm layers with no trainable parameter in eval mode (use as fit's before_epoch)."""
-    for module in model.modules():
-        if isinstance(module, nn.modules.batchnorm._BatchNorm) and not any(
-                p.requires_grad for p in module.parameters()):
-            module.eval()
 
 
 @dataclass
