@@ -1,7 +1,8 @@
 """End to end on the real course: release -> simulated class -> `freezelab grade` -> scores, feedback, export.
 
 The class: per assignment a reference submission, a blank one (the released notebook as is) and one
-with a syntax error in one answer; one submission per catalogued mistake; one corrupt file.
+with a syntax error in one answer; every catalogued mistake (those in answers nothing else uses share
+submissions, one mistake per answer); one corrupt file.
 Everything runs on a copy of autograder/ and solutions/ in tmp_path.
 """
 
@@ -63,13 +64,27 @@ def e2e(tmp_path_factory):
         expect[("reference", a)] = "full"
         submit("blank", a, {})
         expect[("blank", a)] = "zero"
-        broken = independent_answer(catalogue, a, bundle / "assignments" / a / f"{a}.ipynb")
+        released = bundle / "assignments" / a / f"{a}.ipynb"
+        broken = independent_answer(catalogue, a, released)
         submit("syntax", a, {**ref, broken: ref[broken].replace("def ", "def (", 1) + "\n  oops("})
-        expect[("syntax", a)] = ("loses", broken)
+        expect[("syntax", a)] = ("loses", (broken,), "only")
+        # A mistake in an answer that nothing else uses can only cost that answer's points, so such mistakes
+        # share submissions (one per answer in each); every other exercise there must keep full marks, which
+        # shows that each lost point comes from its own mistake. The rest get a submission each.
+        free = set(independent_names(catalogue, a, released))
+        shared: dict[str, list] = defaultdict(list)
         for m in catalogue.MISTAKES:
-            if m.assignment == a:
+            if m.assignment != a:
+                continue
+            if m.name in free:
+                shared[m.name].append(m)
+            else:
                 submit(f"m_{m.id}", a, {**ref, m.name: m.code})
-                expect[(f"m_{m.id}", a)] = ("loses", m.name)
+                expect[(f"m_{m.id}", a)] = ("loses", (m.name,), "cascade")
+        for i in range(max((len(ms) for ms in shared.values()), default=0)):
+            group = [ms[i] for ms in shared.values() if i < len(ms)]
+            submit(f"mixed{i}", a, {**ref, **{m.name: m.code for m in group}})
+            expect[(f"mixed{i}", a)] = ("loses", tuple(m.name for m in group), "only")
     (lms / f"corrupt_{assignments[0]}.ipynb").write_text('{"cells": [ this is not json')
     expect[("corrupt", assignments[0])] = "failed"
 
@@ -80,18 +95,24 @@ def e2e(tmp_path_factory):
                 assignments=assignments, catalogue=catalogue)
 
 
-def independent_answer(catalogue, a: str, released: Path) -> str:
-    """A graded function no other answer or test uses, so that breaking it costs only its exercise."""
+def independent_names(catalogue, a: str, released: Path) -> list[str]:
+    """Graded answers that no other answer or test uses, so that breaking one costs only its exercise."""
     names = catalogue.graded_names(a)
     refs = {n: catalogue.reference_source(a, n) for n in names}
     tests = [(c.metadata["nbgrader"]["grade_id"], c.source)
              for c in nbformat.read(released, as_version=4).cells
              if c.metadata.get("nbgrader", {}).get("grade_id", "").startswith("test_")]
-    free = [n for n in names
+    return [n for n in names
             if not any(n in refs[m] for m in names if m != n)
             and not any(n in src for gid, src in tests if exercise_of(gid, names) != n)]
+
+
+def independent_answer(catalogue, a: str, released: Path) -> str:
+    """One independent graded function (the syntax-error submission breaks it)."""
+    free = independent_names(catalogue, a, released)
+    refs = {n: catalogue.reference_source(a, n) for n in free}
     funcs = [n for n in free if refs[n].lstrip().startswith("def ")]
-    return (funcs or free or names)[-1]
+    return (funcs or free or catalogue.graded_names(a))[-1]
 
 
 def _cells(out: Path) -> dict[tuple[str, str], list[dict]]:
@@ -119,13 +140,15 @@ def test_every_submission_scores_as_expected(e2e):
         elif want == "failed":
             assert all(r["status"] == "failed" and float(r["score"]) == 0 for r in rows)
         else:
+            _, targets, scope = want
             names = e2e["catalogue"].graded_names(key[1])
-            target = [r for r in auto if exercise_of(r["cell"], names) == want[1]]
-            assert target, f"{key}: no test cell for {want[1]}"
-            lost = sum(float(r["max_score"]) - float(r["score"]) for r in target)
-            assert lost > 0, f"{key} should lose points on {want[1]} but scored full marks"
-            if key[0] == "syntax":  # one broken cell costs only its own exercise
-                others = [r for r in auto if exercise_of(r["cell"], names) != want[1]]
+            for name in targets:
+                target = [r for r in auto if exercise_of(r["cell"], names) == name]
+                assert target, f"{key}: no test cell for {name}"
+                lost = sum(float(r["max_score"]) - float(r["score"]) for r in target)
+                assert lost > 0, f"{key} should lose points on {name} but scored full marks"
+            if scope == "only":  # broken independent answers cost only their own exercises
+                others = [r for r in auto if exercise_of(r["cell"], names) not in targets]
                 assert all(float(r["score"]) == float(r["max_score"]) for r in others), (key, others)
 
 
