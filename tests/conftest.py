@@ -1,6 +1,7 @@
-"""Suite-wide pytest hooks."""
+"""Suite-wide pytest hooks and fixtures."""
 
 import pytest
+import torch
 
 # The end-to-end grading of a whole simulated class is by far the longest test file. Collected first, it is the
 # first file `make test`'s parallel workers (`--dist loadfile`) pick up, and the other worker runs everything
@@ -14,3 +15,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return any(item.nodeid.startswith(path) for path in LONGEST_FIRST)
 
     items.sort(key=lambda item: not runs_first(item))  # stable: the rest keep their order
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread and one BLAS thread for a test module, restored afterwards.
+
+    Tiny models run fastest on one thread, a busy shared machine makes more threads crawl, and the numbers
+    match the notebook harness, which runs the lessons the same way.
+    """
+    from threadpoolctl import threadpool_limits
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with threadpool_limits(limits=1):
+        yield
+    torch.set_num_threads(threads)

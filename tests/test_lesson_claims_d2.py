@@ -33,16 +33,7 @@ from freezelab.transfer import compare, summarise
 CPU = "cpu"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread, as the notebook harness runs the lessons: same numbers, and faster."""
-    from threadpoolctl import threadpool_limits  # ships with scikit-learn
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(limits=1):  # scikit-learn's BLAS too (the lessons' probes)
-        yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -18,15 +18,6 @@ from freezelab.transfer import (
 )
 
 
-@pytest.fixture
-def one_thread():
-    """One torch thread: the same numbers as the notebook harness, and fast on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def trained_stages(model) -> set[str]:
     return {name.split(".")[0] for name, p in model.named_parameters() if p.requires_grad}
 
