@@ -6,7 +6,9 @@ other cells only have to run without error. Re-record goldens with `python -m te
 
 from __future__ import annotations
 
+import configparser
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -29,9 +31,22 @@ from record_notebook_outputs import (  # noqa: E402
     run_env,
 )
 
+SANITIZE = Path(__file__).with_name("nbval_sanitize.cfg")
 LESSONS = ("00_start_here", "01_requires_grad", "02_counting", "03_strategies", "04_transfer",
            "05_workflows", "06_pitfalls", "07_speed", "08_evaluation", "09_peft", "10_cheat_sheet")
 PATHS = notebook_paths()
+
+
+def run_nbval(notebook: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run nbval on a notebook whose tagged cells hold their goldens, with the library-wording sanitizer.
+
+    Goldens pin what a lesson teaches, not how torch or torchvision word a message: the rules in
+    nbval_sanitize.cfg reduce such messages to the part that carries the lesson on both sides.
+    """
+    cmd = [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-p", "no:cacheprovider",
+           "-q", "--color=no", "--nbval-cell-timeout=120", "--nbval-sanitize-with", str(SANITIZE),
+           notebook.name]
+    return subprocess.run(cmd, cwd=notebook.parent, env=env, capture_output=True, text=True, timeout=600)
 
 
 def _cells(nb) -> list[tuple[str, str, bool]]:
@@ -87,11 +102,8 @@ def test_notebook_runs_and_prints_goldens(path: Path, tmp_path: Path):
     work = tmp_path / "notebooks"
     shutil.copytree(NOTEBOOKS, work, ignore=shutil.ignore_patterns("expected", ".ipynb_checkpoints"))
     checked = inject_goldens(path, work / path.name)
-    cmd = [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-p", "no:cacheprovider",
-           "-q", "--color=no", "--nbval-cell-timeout=120", path.name]
     start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=work, env=run_env(tmp_path / "data"), capture_output=True, text=True,
-                          timeout=600)
+    proc = run_nbval(work / path.name, env=run_env(tmp_path / "data"))
     seconds = time.perf_counter() - start
     (tmp_path / "wall_time.json").write_text(json.dumps({"notebook": path.name, "seconds": seconds}))
     print(f"{path.name}: {seconds:.1f} s, {checked} checked cells")
@@ -108,3 +120,42 @@ def test_missing_golden_is_reported(tmp_path: Path):
     nbformat.write(nb, path)
     with pytest.raises(LookupError, match="record_notebook_outputs 99_not_a_lesson"):
         inject_goldens(path, tmp_path / "out.ipynb")
+
+
+GOLDEN_MISMATCH = "RuntimeError: mat1 and mat2 shapes cannot be multiplied (1x576 and 1024x5)\n"
+SANITIZER_CASES = [  # (what a fresh run prints, should it match the golden above?)
+    (GOLDEN_MISMATCH, True),                                               # same text
+    (GOLDEN_MISMATCH.replace(": mat1", ": addmm: mat1"), True),            # torch 2.14 adds a prefix
+    (GOLDEN_MISMATCH.replace("mat1 and mat2", "input and weight"), True),  # other wording, same lesson
+    (GOLDEN_MISMATCH.replace("1x576", "1x1024"), False),                   # the shapes are the lesson
+    (GOLDEN_MISMATCH.replace("RuntimeError", "ValueError"), False),        # so is the exception type
+]
+
+
+def test_sanitizer_keeps_the_lesson_and_drops_the_wording(tmp_path: Path):
+    """A changed message prefix still passes; changed shapes or exception type still fail (one nbval run)."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    for printed, _ in SANITIZER_CASES:
+        cell = nbformat.v4.new_code_cell(f"print({printed!r}, end='')",
+                                         metadata={"tags": ["nbval-check-output"]})
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=GOLDEN_MISMATCH)]
+        cell.execution_count = 1  # nbval refuses outputs on a cell that never ran
+        nb.cells.append(cell)
+    nbformat.write(nb, tmp_path / "golden.ipynb")
+    proc = run_nbval(tmp_path / "golden.ipynb")
+    failed = {int(n) for n in re.findall(r"FAILED \S*::Cell (\d+)", proc.stdout)}
+    expected = {i for i, (_, passes) in enumerate(SANITIZER_CASES) if not passes}
+    assert failed == expected, proc.stdout[-3000:]
+
+
+def test_sanitizer_rules_all_match_a_golden():
+    """Every rule in nbval_sanitize.cfg is still needed: it matches some recorded golden output."""
+    rules = configparser.ConfigParser()
+    rules.read(SANITIZE)
+    texts = [json.loads(p.read_text()) for p in (NOTEBOOKS / "expected").glob("*.json")]
+    printed = "\n".join(o.get("stdout", "") + o.get("text/plain", "") for t in texts for cell in t.values()
+                        for o in cell["outputs"])
+    assert rules.sections(), f"{SANITIZE.name} has no rules"
+    for name in rules.sections():
+        assert re.search(rules[name]["regex"], printed), f"sanitizer rule [{name}] matches no golden: drop it"

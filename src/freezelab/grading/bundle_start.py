@@ -1,7 +1,8 @@
 """Set up and open the freezelab course with one command: `python3 start.py`.
 
 First run: creates .venv next to this file, installs the bundled freezelab wheel (and its
-dependencies from PyPI) and registers a Jupyter kernel. Every run: opens JupyterLab on the
+dependencies from PyPI, at exactly the versions in requirements/lock.txt, the ones the course was
+tested with) and registers a Jupyter kernel. Every run: opens JupyterLab on the
 start page. `python3 start.py check NOTEBOOK` runs the self-check of an assignment instead.
 """
 
@@ -15,6 +16,12 @@ HERE = Path(__file__).resolve().parent
 VENV = HERE / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / ("python.exe" if os.name == "nt" else "python")
+LOCK = HERE / "requirements" / "lock.txt"
+
+
+def install_command(wheel: Path) -> list[str]:
+    """The pip command that installs the course: the wheel, constrained to the tested versions."""
+    return [str(PY), "-m", "pip", "install", "--quiet", "-c", str(LOCK), str(wheel)]
 
 
 def setup() -> None:
@@ -22,6 +29,8 @@ def setup() -> None:
     wheels = sorted((HERE / "wheels").glob("freezelab-*.whl"))
     if not wheels:
         sys.exit("start.py: no wheels/freezelab-*.whl next to this script; re-download the bundle.")
+    if not LOCK.is_file():
+        sys.exit("start.py: requirements/lock.txt (the tested versions) is missing; re-download the bundle.")
     stamp = VENV / ".freezelab-installed"
     if PY.exists() and stamp.exists() and stamp.read_text() == wheels[-1].name:
         return
@@ -29,7 +38,7 @@ def setup() -> None:
         print("creating .venv ...")
         venv.create(VENV, with_pip=True)
     print("installing freezelab and its dependencies (first run only, a few minutes) ...")
-    subprocess.check_call([str(PY), "-m", "pip", "install", "--quiet", str(wheels[-1])])
+    subprocess.check_call(install_command(wheels[-1]))
     subprocess.check_call([str(PY), "-m", "ipykernel", "install", "--sys-prefix", "--name", "python3",
                            "--display-name", "Python 3 (freezelab)"])
     stamp.write_text(wheels[-1].name)

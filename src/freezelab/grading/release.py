@@ -160,6 +160,11 @@ def build_bundle(course: Path, stage: Path, wheel: Path | None = None) -> None:
     else:
         build_wheel(stage / "wheels")
     shutil.copy2(Path(__file__).with_name("bundle_start.py"), stage / "start.py")
+    lock = root / "requirements" / "lock.txt"
+    if not lock.is_file():
+        raise GradingError(f"{lock} is missing: run `make lock` in the repository, then release again")
+    (stage / "requirements").mkdir()
+    shutil.copy2(lock, stage / "requirements" / "lock.txt")  # start.py installs exactly these versions
     listing = "\n".join(f"- `assignments/{a}/{a}.ipynb`" for a in assignments)
     (stage / "README.md").write_text(STUDENT_README.format(assignments=listing))
 
