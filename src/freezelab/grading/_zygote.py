@@ -1,0 +1,352 @@
+"""The warm interpreter behind `sandbox.Zygote`: imports torch once, then forks one child per submission.
+
+Run as `python -m freezelab.grading._zygote CTL_FD CONFIG_JSON` by `sandbox.Zygote.start`, inside bubblewrap
+or as a plain subprocess. It only ever obeys the trusted controller on CTL_FD; student code runs in forked
+children that never hold that socket. Three processes per submission in namespace mode:
+
+    zygote -> C (new mount + PID namespace for its child) -> P (pid 1 there: mounts, reaps) -> S (student)
+
+When S ends, P kills everything left in the namespace; when C is killed, P dies by PDEATHSIG and the kernel
+kills the whole namespace with it. In plain mode S is forked directly and the zygote, a child subreaper,
+kills every orphan left behind. This module imports nothing from freezelab so it starts fast and small.
+"""
+
+from __future__ import annotations
+
+import base64
+import ctypes
+import importlib
+import json
+import os
+import resource
+import select
+import shutil
+import signal
+import socket
+import struct
+import sys
+import tempfile
+import time
+import traceback
+
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 1, 4, 36, 38
+CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUSER = 0x00020000, 0x20000000, 0x10000000
+MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x8, 0x4000, 0x40000
+MNT_DETACH = 2
+MEMORY_EXIT = 113  # S's exit status when the target died of MemoryError
+SCRATCH = "/scratch"  # the child's cwd inside the sandbox (a fresh tmpfs per child)
+NOBODY = 65534
+_HEADER = struct.Struct("!I")
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+# --- framing shared with sandbox.py: 4-byte length + JSON, file descriptors in a 1-byte message after it ---
+
+def send_msg(sock: socket.socket, message: dict, fds: tuple[int, ...] = ()) -> None:
+    """Send one JSON message, then `fds` (SCM_RIGHTS) when there are any."""
+    data = json.dumps(message).encode()
+    sock.sendall(_HEADER.pack(len(data)) + data)
+    if fds:
+        socket.send_fds(sock, [b"F"], list(fds))
+
+
+def _recv_exact(sock: socket.socket, size: int) -> bytes | None:
+    chunks, left = [], size
+    while left:
+        chunk = sock.recv(left)
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def recv_msg(sock: socket.socket) -> tuple[dict | None, list[int]]:
+    """One message and its fds (message says how many under "nfds"); (None, []) at end of stream."""
+    header = _recv_exact(sock, _HEADER.size)
+    body = header and _recv_exact(sock, _HEADER.unpack(header)[0])
+    if not body:
+        return None, []
+    message = json.loads(body)
+    fds: list[int] = []
+    if message.get("nfds"):
+        _, fds, _, _ = socket.recv_fds(sock, 1, message["nfds"])
+    return message, fds
+
+
+# --- thin libc wrappers (Python 3.11 has no os.unshare / mount) ---
+
+def _call(result: int, what: str) -> None:
+    if result != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def prctl(option: int, value: int) -> None:
+    """prctl(2) with one argument."""
+    _call(_libc.prctl(option, ctypes.c_ulong(value), 0, 0, 0), f"prctl({option})")
+
+
+def unshare(flags: int) -> None:
+    """unshare(2)."""
+    _call(_libc.unshare(flags), "unshare")
+
+
+def mount(source: str, target: str, fstype: str, flags: int, data: str = "") -> None:
+    """mount(2)."""
+    _call(_libc.mount(source.encode(), target.encode(), fstype.encode() or None, ctypes.c_ulong(flags),
+                      data.encode() or None), f"mount {target}")
+
+
+# --- the child side ---
+
+def _apply_limits(limits: dict) -> None:
+    """rlimits of the submission (inherited by everything it starts)."""
+    memory = limits["memory_bytes"]
+    resource.setrlimit(resource.RLIMIT_DATA, (memory, memory))
+    resource.setrlimit(resource.RLIMIT_CPU, (limits["cpu_seconds"], limits["cpu_seconds"] + 5))
+    resource.setrlimit(resource.RLIMIT_NPROC, (limits["max_processes"], limits["max_processes"]))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limits["file_size_bytes"], limits["file_size_bytes"]))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def _write_files(folder: str, files: dict[str, str]) -> None:
+    for name, data in files.items():
+        path = os.path.normpath(os.path.join(folder, name))
+        if not path.startswith(folder + os.sep):
+            raise ValueError(f"file name {name!r} leaves the scratch folder")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as handle:
+            handle.write(base64.b64decode(data))
+
+
+def _run_student(request: dict, sock_fd: int, out_fd: int, scratch: str, drop: str) -> None:
+    """S: drop privileges, apply limits, enter the scratch folder, call the target. Never returns."""
+    code = 1
+    try:
+        os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+        os.dup2(out_fd, 1)
+        os.dup2(out_fd, 2)
+        os.dup2(sock_fd, 3)
+        os.closerange(4, 1 << 16)  # the control socket, status pipes, pidfds: nothing the student may hold
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+        if drop == "setuid":
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+        elif drop == "userns":  # same uid as the zygote: a new user namespace locks every mount read-only
+            unshare(CLONE_NEWUSER)
+        else:
+            os.setsid()
+        prctl(PR_SET_NO_NEW_PRIVS, 1)
+        _apply_limits(request["limits"])
+        os.chdir(scratch)
+        _write_files(scratch, request["files"])
+        os.environ.update(HOME=scratch, TMPDIR="/tmp" if drop else scratch)
+        sys.stdout = os.fdopen(1, "w", buffering=1, closefd=False)
+        sys.stderr = os.fdopen(2, "w", buffering=1, closefd=False)
+        module, _, function = request["target"].partition(":")
+        target = getattr(importlib.import_module(module), function)
+        target(socket.socket(fileno=3))
+        code = 0
+    except MemoryError:
+        code = MEMORY_EXIT
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if not isinstance(exc.code, (int, type(None))):
+            print(exc.code, file=sys.stderr)
+    except BaseException:  # noqa: BLE001 - the student's error is reported through the output
+        traceback.print_exc()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except BaseException:  # noqa: BLE001, S112 - a broken stream must not stop the exit
+                pass
+        os._exit(code & 0xFF)  # never run the zygote's atexit handlers or finalizers
+
+
+def _namespace_init(request: dict, sock_fd: int, out_fd: int, status_fd: int, drop: str) -> None:
+    """P, pid 1 of a fresh PID + mount namespace: private /proc, /tmp and scratch, then reap S. Never returns."""
+    try:
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        mount("none", "/", "", MS_REC | MS_PRIVATE)
+        sizes = request["limits"]["scratch_bytes"]
+        owner = f"uid={NOBODY},gid={NOBODY}," if drop == "setuid" else ""
+        mount("scratch", SCRATCH, "tmpfs", MS_NOSUID | MS_NODEV, f"{owner}mode=0700,size={sizes}")
+        mount("tmp", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777,size={sizes}")
+        mount("shm", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777,size={sizes}")
+        _call(_libc.umount2(b"/proc", MNT_DETACH), "umount /proc")
+        mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        student = os.fork()
+        if student == 0:
+            os.close(status_fd)
+            _run_student(request, sock_fd, out_fd, SCRATCH, drop)
+        os.close(out_fd)
+        os.close(sock_fd)
+        status = None
+        while status is None:
+            pid, raw = os.waitpid(-1, 0)
+            status = raw if pid == student else None
+        try:  # as pid 1: every other process of the namespace (daemons included)
+            os.kill(-1, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        while True:
+            try:
+                os.waitpid(-1, 0)
+            except ChildProcessError:
+                break
+        os.write(status_fd, str(status).encode())
+    except BaseException:  # noqa: BLE001 - P is trusted code: its own failure goes to the zygote's log
+        traceback.print_exc()
+    finally:
+        os._exit(0)
+
+
+def run_script(sock: socket.socket) -> None:
+    """A generic target: run ./main.py from the scratch folder with the socket as the global `sock`."""
+    with open("main.py", encoding="utf-8") as handle:
+        code = compile(handle.read(), "main.py", "exec")
+    exec(code, {"__name__": "__main__", "sock": sock})  # noqa: S102 - this is the sandboxed child
+
+
+class ZygoteServer:
+    """The control loop: one child at a time, each reported with its wait status and resource usage."""
+
+    def __init__(self, ctl: socket.socket, config: dict):
+        self.ctl, self.config = ctl, config
+        self.mode = config["mode"]  # "plain", "setuid" or "userns"
+        self.top = self.pidfd = self.status_r = None
+        self.scratch = None
+
+    def spawn(self, request: dict, fds: list[int]) -> None:
+        sock_fd, out_fd = fds
+        status_r, status_w = os.pipe()
+        scratch = SCRATCH if self.mode != "plain" else tempfile.mkdtemp(dir=self.config["scratch_root"])
+        pid = os.fork()
+        if pid == 0:
+            self.ctl.close()
+            os.close(status_r)
+            if self.mode == "plain":
+                os.close(status_w)
+                prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+                _run_student(request, sock_fd, out_fd, scratch, "")
+            try:  # C: its next child is pid 1 of a new PID namespace with its own mounts
+                prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+                unshare(CLONE_NEWNS | CLONE_NEWPID)
+                init = os.fork()
+                if init == 0:
+                    _namespace_init(request, sock_fd, out_fd, status_w, self.mode)
+                os.waitpid(init, 0)
+            finally:
+                os._exit(0)
+        for fd in (sock_fd, out_fd, status_w):
+            os.close(fd)
+        self.top, self.pidfd, self.status_r, self.scratch = pid, os.pidfd_open(pid), status_r, scratch
+        send_msg(self.ctl, {"ev": "spawned"})
+
+    def finish(self) -> None:
+        _, raw, usage = os.wait4(self.top, 0)
+        if self.mode == "plain":
+            status = raw
+        else:
+            text = os.read(self.status_r, 64)
+            status = int(text) if text else None
+        kill_descendants()
+        for fd in (self.pidfd, self.status_r):
+            os.close(fd)
+        if self.mode == "plain":
+            shutil.rmtree(self.scratch, ignore_errors=True)
+        self.top = self.pidfd = self.status_r = self.scratch = None
+        send_msg(self.ctl, {"ev": "ended", "status": status, "cpu_seconds": usage.ru_utime + usage.ru_stime,
+                            "max_rss_kb": usage.ru_maxrss})
+
+    def serve(self) -> None:
+        while True:
+            readable, _, _ = select.select([self.ctl] + ([self.pidfd] if self.top else []), [], [])
+            if self.pidfd in readable:
+                self.finish()
+            if self.ctl not in readable:
+                continue
+            message, fds = recv_msg(self.ctl)
+            if message is None or message["op"] == "exit":
+                if self.top:
+                    os.kill(self.top, signal.SIGKILL)
+                kill_descendants()
+                return
+            if message["op"] == "kill" and self.top:
+                # plain mode: S's whole tree is hunted by kill_descendants; namespaces: PDEATHSIG + pid 1.
+                os.kill(self.top, signal.SIGKILL)
+            elif message["op"] == "spawn":
+                if self.top:
+                    for fd in fds:
+                        os.close(fd)
+                    send_msg(self.ctl, {"ev": "error", "message": "a child is still running"})
+                else:
+                    self.spawn(message, fds)
+
+
+def _children_of(pids: set[int]) -> set[int]:
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as handle:
+                    ppid = int(handle.read().rsplit(b")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            if ppid in pids:
+                found.add(int(entry))
+    return found
+
+
+def kill_descendants() -> None:
+    """SIGKILL every descendant of this process and reap them; as a subreaper every orphan comes back here."""
+    me = os.getpid()
+    while True:
+        tree, frontier = set(), {me}
+        while frontier:
+            frontier = _children_of(frontier) - tree
+            tree |= frontier
+        for pid in tree:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            while os.waitpid(-1, os.WNOHANG)[0]:
+                pass
+        except ChildProcessError:
+            pass
+        if not tree:
+            return
+        time.sleep(0.005)
+
+
+def main(argv: list[str]) -> int:
+    """Entry point: harden, import the preloads, say ready, serve."""
+    ctl = socket.socket(fileno=int(argv[0]))
+    config = json.loads(argv[1])
+    prctl(PR_SET_DUMPABLE, 0)  # children of the same uid can neither ptrace this process nor read its memory
+    prctl(PR_SET_CHILD_SUBREAPER, 1)
+    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    started = time.perf_counter()
+    try:
+        for name in config["preload"]:
+            importlib.import_module(name)
+    except Exception as exc:  # noqa: BLE001 - reported to the controller as one line
+        send_msg(ctl, {"ev": "error", "message": f"cannot import {name}: {exc}"})
+        return 1
+    with open("/proc/self/status") as handle:
+        vm = dict(line.split(":", 1) for line in handle if line.startswith(("VmRSS", "VmData")))
+    send_msg(ctl, {"ev": "ready", "import_seconds": time.perf_counter() - started,
+                   "rss_kb": int(vm["VmRSS"].split()[0]), "data_kb": int(vm["VmData"].split()[0])})
+    ZygoteServer(ctl, config).serve()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,365 @@
+"""A sandbox per submission: a warm Python inside bubblewrap that forks one limited child per submission.
+
+`Zygote` starts one interpreter (torch and torchvision already imported) inside Linux namespaces, so the
+torch import is paid once per batch instead of once per submission. `Zygote.spawn` forks a fresh child
+for one submission: new PID and mount namespace, its own /proc, /tmp and scratch folder (tmpfs), uid
+nobody, rlimits; it calls `target(sock)` with one end of a socket whose other end is `Child.sock`.
+`Child.wait` reports how it ended (`Outcome`) with its output, capped. Every process the child started
+dies with it. `isolate=False` is the same API as a plain subprocess (the `--no-sandbox` path): limits,
+scratch folder and process clean-up still apply; namespaces, uid and the read-only view do not.
+docs/security.md describes the threat model and what is, and is not, isolated.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from . import _zygote
+from ._zygote import MEMORY_EXIT, SCRATCH, recv_msg, send_msg
+
+INSTALL_HINT = ("install bubblewrap (`apt-get install bubblewrap` on Debian/Ubuntu, `dnf install bubblewrap` "
+                "on Fedora), or grade with --no-sandbox")
+USERNS_HINT = ("allow unprivileged user namespaces (`sysctl kernel.unprivileged_userns_clone=1`, on Ubuntu "
+               "`sysctl kernel.apparmor_restrict_unprivileged_userns=0`) or grade as root")
+# Environment variables the sandboxed interpreter keeps (everything else is dropped: no secrets, no paths).
+PASS_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "FREEZELAB_DEVICE",
+            "FREEZELAB_CHECKPOINT", "FREEZELAB_DATA_DIR", "LANG", "TZ")
+MEMORY_MARKERS = (b"MemoryError", b"can't allocate memory", b"std::bad_alloc", b"Cannot allocate memory")
+KILL_GRACE = 30.0  # seconds for the zygote to report a child it was told to kill
+
+
+class SandboxError(RuntimeError):
+    """The sandbox cannot start or has broken; the message is one line saying why."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-submission limits (every process of the submission gets the rlimits)."""
+
+    memory_bytes: int = 3 * 2**30  # RLIMIT_DATA: RLIMIT_AS cannot work, torch maps ~3.5 GB at import
+    cpu_seconds: int = 600  # RLIMIT_CPU per process
+    max_processes: int = 64  # RLIMIT_NPROC of uid nobody (not enforced for root, i.e. isolate=False as root)
+    file_size_bytes: int = 64 * 2**20  # RLIMIT_FSIZE
+    output_bytes: int = 1 * 2**20  # stdout+stderr kept; the rest is dropped and reported as truncated
+    scratch_bytes: int = 256 * 2**20  # size of each tmpfs (scratch, /tmp, /dev/shm) in the sandbox
+
+    @property
+    def output_ceiling(self) -> int:
+        """Output after which the child is killed (reason "output-cap"): draining a flood costs CPU too."""
+        return max(16 * self.output_bytes, 16 * 2**20)
+
+
+@dataclass
+class Outcome:
+    """How a child ended."""
+
+    exit_code: int | None
+    signal: int | None
+    reason: str  # "ok" | "exit" | "timeout" | "memory" | "output-cap" | "killed" | "crash"
+    output: bytes  # stdout+stderr of the child tree, capped at Limits.output_bytes
+    truncated: bool
+    cpu_seconds: float = 0.0  # user+system time of the whole tree
+    max_rss_bytes: int = 0  # largest resident set of one process of the tree
+    wall_seconds: float = 0.0  # from spawn to the end of the last process
+
+
+def _bwrap() -> str | None:
+    return shutil.which("bwrap")
+
+
+def _namespace_flags() -> list[str]:
+    """bubblewrap's namespaces; as root no user namespace, so that children can become a real uid nobody."""
+    flags = ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+             "--die-with-parent", "--new-session", "--hostname", "sandbox"]
+    if os.geteuid() == 0:
+        caps = ("CAP_SYS_ADMIN", "CAP_SETUID", "CAP_SETGID", "CAP_KILL")  # mounts, drop to nobody, kill it
+        return flags + ["--cap-drop", "ALL"] + [arg for cap in caps for arg in ("--cap-add", cap)]
+    return flags + ["--unshare-user", "--uid", "0", "--gid", "0"]
+
+
+def _system_binds() -> list[str]:
+    """Read-only /usr and the /etc files the dynamic loader and libc need; the merged-/usr links."""
+    args = ["--ro-bind", "/usr", "/usr"]
+    for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+        if os.path.islink(top):
+            args += ["--symlink", os.readlink(top), top]
+        elif os.path.isdir(top):
+            args += ["--ro-bind", top, top]
+    for name in ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "passwd", "group", "nsswitch.conf", "localtime"):
+        args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
+    return args + ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--dir", SCRATCH, "--chdir", "/"]
+
+
+def python_paths() -> list[Path]:
+    """What the sandboxed interpreter must read: the Python installation, the venv, the freezelab package."""
+    package = Path(_zygote.__file__).resolve().parent.parent
+    paths = {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(), package}
+    return sorted(paths)
+
+
+def isolation_available() -> tuple[bool, str]:
+    """(True, what the sandbox isolates) or (False, one line: why not and how to fix it); runs bwrap once."""
+    bwrap = _bwrap()
+    if bwrap is None:
+        return False, f"bubblewrap (bwrap) is not installed: {INSTALL_HINT}"
+    try:
+        probe = subprocess.run([bwrap, *_namespace_flags(), *_system_binds(), "--", "true"],
+                               capture_output=True, text=True, timeout=30, check=False)
+        version = subprocess.run([bwrap, "--version"], capture_output=True, text=True, timeout=30,
+                                 check=False).stdout.strip() or "bubblewrap"
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return False, f"bubblewrap does not run ({exc}): {INSTALL_HINT}"
+    if probe.returncode != 0:
+        reason = (probe.stderr.strip().splitlines() or [f"exit status {probe.returncode}"])[-1]
+        return False, f"bubblewrap cannot create namespaces here ({reason}): {USERNS_HINT}"
+    user = "uid nobody" if os.geteuid() == 0 else "user namespace"
+    return True, f"{version}: {user}; pid, net, ipc, uts and mount namespaces"
+
+
+class Zygote:
+    """A warm Python (torch + torchvision already imported) inside one sandbox; forks a child per submission."""
+
+    def __init__(self, *, limits: Limits = Limits(), isolate: bool = True, readonly: Sequence[Path] = (),
+                 preload: Sequence[str] = ("torch", "torchvision"), env: Mapping[str, str] | None = None,
+                 start_timeout: float = 300.0):
+        self.limits, self.isolate, self.preload = limits, isolate, tuple(preload)
+        self.readonly = [Path(p).resolve() for p in readonly]
+        self.extra_env = dict(env or {})
+        self.start_timeout = start_timeout
+        self.info: dict = {}  # the zygote's "ready" report: import_seconds, rss_kb, data_kb
+        self._proc: subprocess.Popen | None = None
+        self._ctl: socket.socket | None = None
+        self._lock = threading.Lock()
+        self._child: Child | None = None
+        self._scratch_root: str | None = None
+        self._log = None
+
+    def __enter__(self) -> Zygote:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def mode(self) -> str:
+        """How children are confined: "plain" (no namespaces), "setuid" (root: uid nobody) or "userns"."""
+        if not self.isolate:
+            return "plain"
+        return "setuid" if os.geteuid() == 0 else "userns"
+
+    def _environment(self) -> dict[str, str]:
+        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": SCRATCH}
+        env.update({k: os.environ[k] for k in PASS_ENV if k in os.environ})
+        return env | self.extra_env
+
+    def _argv(self, fd: int, config: str) -> list[str]:
+        command = [sys.executable, "-I", "-B", "-m", "freezelab.grading._zygote", str(fd), config]
+        if not self.isolate:
+            return command
+        binds, parents = [], set()
+        for path in [*python_paths(), *self.readonly]:
+            if not path.exists():
+                raise SandboxError(f"read-only path {path} does not exist: pass existing folders in `readonly`")
+            for parent in reversed(path.parents[:-1]):  # bwrap would make them 0700: unreadable for nobody
+                if parent not in parents:
+                    parents.add(parent)
+                    binds += ["--perms", "0755", "--dir", str(parent)]
+            binds += ["--ro-bind", str(path), str(path)]
+        return [_bwrap() or "bwrap", *_namespace_flags(), *_system_binds(), *binds, "--", *command]
+
+    def start(self) -> None:
+        """Start the zygote and wait until it has imported the preloads; SandboxError if it cannot."""
+        if self._proc is not None:
+            return
+        if self.isolate:
+            ok, why = isolation_available()
+            if not ok:
+                raise SandboxError(why)
+        else:
+            self._scratch_root = tempfile.mkdtemp(prefix="freezelab-scratch-")
+        config = {"mode": self.mode, "preload": list(self.preload), "scratch_root": self._scratch_root}
+        ours, theirs = socket.socketpair()
+        self._ctl, self._log = ours, tempfile.TemporaryFile()
+        try:
+            self._proc = subprocess.Popen(
+                self._argv(theirs.fileno(), json.dumps(config)), pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
+                env=self._environment(), cwd="/", start_new_session=True)
+        except OSError as exc:
+            self.close()
+            raise SandboxError(f"cannot start the sandbox: {exc}") from exc
+        finally:
+            theirs.close()
+        reply = self._receive(self.start_timeout)
+        if reply is None or reply.get("ev") != "ready":
+            why = reply.get("message") if reply else self._log_tail() or "no answer"
+            self.close()
+            raise SandboxError(f"the sandbox did not start: {why}")
+        self.info = reply
+
+    def _log_tail(self) -> str:
+        if self._log is None:
+            return ""
+        self._log.seek(0)
+        lines = self._log.read().decode(errors="replace").strip().splitlines()
+        return lines[-1] if lines else ""
+
+    def _send(self, message: dict, fds: tuple[int, ...] = ()) -> None:
+        with self._lock:
+            if self._ctl is None:
+                raise SandboxError("the sandbox is closed")
+            try:
+                send_msg(self._ctl, message | ({"nfds": len(fds)} if fds else {}), fds)
+            except OSError as exc:
+                raise SandboxError(f"the sandbox has stopped ({self._log_tail() or exc})") from exc
+
+    def _receive(self, timeout: float) -> dict | None:
+        """The zygote's next message; None on timeout; SandboxError when it has died."""
+        if self._ctl is None:
+            raise SandboxError("the sandbox is closed")
+        readable, _, _ = select.select([self._ctl], [], [], max(timeout, 0))
+        if not readable:
+            return None
+        message, _ = recv_msg(self._ctl)
+        if message is None:
+            raise SandboxError(f"the sandbox has stopped ({self._log_tail() or 'no message'})")
+        return message
+
+    def spawn(self, target: str, files: Mapping[str, bytes] = {}) -> Child:  # noqa: B006 - never mutated
+        """Fork a child that calls `target` ("package.module:function") with its end of a socket."""
+        if self._proc is None:
+            raise SandboxError("the sandbox is not started: call start() first")
+        if self._child is not None and self._child._outcome is None:
+            raise SandboxError("a child is still running: wait() for it or kill() it first")
+        ours, theirs = socket.socketpair()
+        out_r, out_w = os.pipe()
+        request = {"op": "spawn", "target": target, "limits": asdict(self.limits),
+                   "files": {name: base64.b64encode(data).decode() for name, data in files.items()}}
+        started = time.monotonic()
+        try:
+            self._send(request, (theirs.fileno(), out_w))
+        finally:
+            theirs.close()
+            os.close(out_w)
+        reply = self._receive(KILL_GRACE)
+        if reply is None or reply.get("ev") != "spawned":
+            os.close(out_r)
+            ours.close()
+            raise SandboxError(f"the sandbox could not start a child: {(reply or {}).get('message', 'no answer')}")
+        self._child = Child(self, ours, out_r, started)
+        return self._child
+
+    def close(self) -> None:
+        """Kill every process the sandbox started and remove its scratch folders; idempotent."""
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            try:
+                self._send({"op": "exit"})
+                proc.wait(timeout=10)
+            except (SandboxError, subprocess.TimeoutExpired):
+                pass
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)  # bwrap --die-with-parent takes the sandbox with it
+                proc.wait()
+        if self._ctl is not None:
+            self._ctl.close()
+            self._ctl = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        if self._scratch_root:
+            shutil.rmtree(self._scratch_root, ignore_errors=True)
+            self._scratch_root = None
+
+
+class Child:
+    """One submission's process tree; `sock` talks to `target` inside it."""
+
+    def __init__(self, zygote: Zygote, sock: socket.socket, out_fd: int, started: float):
+        self.sock = sock
+        self._zygote, self._limits, self._started = zygote, zygote.limits, started
+        self._output = bytearray()
+        self._total = 0
+        self._kill_reason: str | None = None
+        self._outcome: Outcome | None = None
+        self._reader = threading.Thread(target=self._read, args=(out_fd,), daemon=True)
+        self._reader.start()
+
+    def _read(self, fd: int) -> None:
+        """Drain the output pipe (a full pipe would block the child), keeping the first output_bytes."""
+        try:
+            while chunk := os.read(fd, 1 << 16):
+                room = self._limits.output_bytes - len(self._output)
+                if room > 0:
+                    self._output += chunk[:room]
+                self._total += len(chunk)
+                if self._total > self._limits.output_ceiling:
+                    self._request_kill("output-cap")
+        finally:
+            os.close(fd)
+
+    def _request_kill(self, reason: str) -> None:
+        if self._outcome is None and self._kill_reason is None:
+            self._kill_reason = reason
+            try:
+                self._zygote._send({"op": "kill"})
+            except SandboxError:
+                pass
+
+    def kill(self) -> None:
+        """SIGKILL the child and every process it started (the outcome then says "killed")."""
+        self._request_kill("killed")
+
+    def wait(self, timeout: float) -> Outcome:
+        """Wait for the child's whole tree to end; after `timeout` seconds kill it hard (reason "timeout")."""
+        if self._outcome is not None:
+            return self._outcome
+        try:
+            message = self._zygote._receive(timeout)
+            if message is None:
+                self._request_kill("timeout")
+                message = self._zygote._receive(KILL_GRACE)
+        except SandboxError:
+            message = None
+        if message is None:  # the zygote itself is gone or stuck: nothing of it may survive
+            self._zygote.close()
+            message = {"status": None}
+        self._reader.join(timeout=10)
+        self._outcome = self._make_outcome(message)
+        return self._outcome
+
+    def _make_outcome(self, message: dict) -> Outcome:
+        status = message.get("status")
+        code = os.waitstatus_to_exitcode(status) if status is not None else -signal.SIGKILL
+        exit_code, sig = (code, None) if code >= 0 else (None, -code)
+        output = bytes(self._output)
+        cpu = message.get("cpu_seconds", 0.0)
+        if self._kill_reason:
+            reason = self._kill_reason
+        elif sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu >= self._limits.cpu_seconds):
+            reason = "timeout"
+        elif exit_code == MEMORY_EXIT or (code != 0 and any(m in output[-4096:] for m in MEMORY_MARKERS)):
+            reason = "memory"
+        elif exit_code == 0:
+            reason = "ok"
+        elif exit_code is not None:
+            reason = "exit"
+        else:
+            reason = "killed" if sig == signal.SIGKILL else "crash"
+        return Outcome(exit_code, sig, reason, output, self._total > self._limits.output_bytes, cpu,
+                       message.get("max_rss_kb", 0) * 1024, time.monotonic() - self._started)
