@@ -103,7 +103,12 @@ def mount(source: str, target: str, fstype: str, flags: int, data: str = "") -> 
 def _apply_limits(limits: dict) -> None:
     """rlimits of the submission (inherited by everything it starts)."""
     memory = limits["memory_bytes"]
+    # RLIMIT_DATA counts private memory only; RLIMIT_AS also counts shared anonymous maps (mmap(-1, n) in
+    # Python is MAP_SHARED). The address space already mapped (torch reserves ~3.5 GB) is not charged.
+    with open("/proc/self/status") as handle:
+        mapped = next(int(line.split()[1]) * 1024 for line in handle if line.startswith("VmSize:"))
     resource.setrlimit(resource.RLIMIT_DATA, (memory, memory))
+    resource.setrlimit(resource.RLIMIT_AS, (mapped + memory, mapped + memory))
     resource.setrlimit(resource.RLIMIT_CPU, (limits["cpu_seconds"], limits["cpu_seconds"] + 5))
     resource.setrlimit(resource.RLIMIT_NPROC, (limits["max_processes"], limits["max_processes"]))
     resource.setrlimit(resource.RLIMIT_FSIZE, (limits["file_size_bytes"], limits["file_size_bytes"]))
