@@ -184,6 +184,60 @@ def test_check_cli_bad_input(tmp_path, capsys):
     assert "not a valid notebook" in capsys.readouterr().err
 
 
+def _fake_release(tmp_path, monkeypatch, files: dict[str, str]):
+    """release.main with nbgrader and the wheel build replaced by writing `files` into the stage."""
+    course = make_course(tmp_path / "course")
+    monkeypatch.setattr(release, "generate", lambda course_, name: None)
+
+    def build(course_, stage, wheel=None):
+        for rel, text in files.items():
+            (stage / rel).parent.mkdir(parents=True, exist_ok=True)
+            (stage / rel).write_text(text)
+
+    monkeypatch.setattr(release, "build_bundle", build)
+    return lambda *args: release.main(["--course", str(course), *args])
+
+
+def test_release_refuses_a_folder_it_did_not_write(tmp_path, monkeypatch, capsys):
+    run = _fake_release(tmp_path, monkeypatch, {"README.md": "student guide", "notebooks/00.ipynb": "{}"})
+    here = tmp_path / "here"
+    here.mkdir()
+    (here / "notes.txt").write_text("mine")
+    assert run("--out", str(here)) == 2
+    assert "is not empty" in capsys.readouterr().err
+    assert run("--out", str(here), "--force") == 2  # --force replaces a release, nothing else
+    assert "no earlier `freezelab release`" in capsys.readouterr().err
+    assert sorted(p.name for p in here.iterdir()) == ["notes.txt"] and not (tmp_path / "here.zip").exists()
+    (tmp_path / "b.zip").write_text("someone's zip")
+    assert run("--out", str(tmp_path / "b")) == 2
+    assert "b.zip exists" in capsys.readouterr().err
+    assert (tmp_path / "b.zip").read_text() == "someone's zip" and not (tmp_path / "b").exists()
+
+
+def test_release_force_replaces_only_its_own_files(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "bundle"
+    run = _fake_release(tmp_path, monkeypatch, {"README.md": "v1", "notebooks/00.ipynb": "{}"})
+    assert run("--out", str(out)) == 0
+    (out / ".git").mkdir()  # the instructor made it a student-only git repository
+    (out / ".git" / "HEAD").write_text("ref: refs/heads/main")
+    (out / "notebooks" / "my_notes.ipynb").write_text("{}")
+    assert run("--out", str(out)) == 2
+    assert "pass --force" in capsys.readouterr().err
+    run = _fake_release(tmp_path / "v2", monkeypatch, {"README.md": "v2", "assignments/a/a.ipynb": "{}"})
+    assert run("--out", str(out), "--force") == 0
+    kept = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+    assert kept == {".git/HEAD", "notebooks/my_notes.ipynb", "README.md", "assignments/a/a.ipynb",
+                    release.MARKER}
+    assert (out / "README.md").read_text() == "v2"
+    with zipfile.ZipFile(out.with_suffix(".zip")) as zf:  # the zip holds the release, not the extras
+        assert sorted(zf.namelist()) == ["bundle/README.md", "bundle/assignments/a/a.ipynb"]
+    run = _fake_release(tmp_path / "v3", monkeypatch, {"README.md": "v3", "extra.txt": "new file"})
+    (out / "extra.txt").write_text("the instructor's")
+    assert run("--out", str(out), "--force") == 2
+    assert "extra.txt is in the way" in capsys.readouterr().err
+    assert (out / "extra.txt").read_text() == "the instructor's" and (out / "README.md").read_text() == "v2"
+
+
 # ------------------------------------------------------------------ real nbgrader on the tiny course
 
 @pytest.fixture(scope="module")

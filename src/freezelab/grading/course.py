@@ -30,6 +30,10 @@ class GradingError(Exception):
     """A problem the user can fix; the CLI prints it as one line."""
 
 
+class UsageError(GradingError):
+    """Bad input on the command line (a folder in the way, a wrong name): the CLI exits with status 2."""
+
+
 def repo_root() -> Path:
     """The repository checkout that holds the package (src layout)."""
     return Path(freezelab.__file__).resolve().parents[2]
