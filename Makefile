@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed-$(HASH)
 export JUPYTER_PREFER_ENV_PATH := 1
 export JUPYTER_PLATFORM_DIRS   := 1
 
-.PHONY: lab test venv lint clean doctor pretrain bench lock
+.PHONY: lab formgrader test venv lint clean doctor pretrain bench lock
 
 venv: $(STAMP)
 
@@ -23,8 +23,14 @@ $(STAMP): pyproject.toml $(LOCK)
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (freezelab)" >/dev/null
 	@touch $@
 
+# The Lab's root is the checkout; it opens on the start page, shows no nbgrader instructor panels, and its
+# terminals have .venv/bin on PATH (freezelab lab does all three).
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks/00_start_here.ipynb $(if $(filter 0,$(shell id -u)),--allow-root,) $(LAB_ARGS)
+	$(BIN)/freezelab lab . $(LAB_ARGS)
+
+# Instructor: nbgrader's formgrader on autograder/ (manual grading of the free-response answers).
+formgrader: $(STAMP)
+	$(BIN)/freezelab formgrader --course autograder $(LAB_ARGS)
 
 # One worker per core; --dist loadfile keeps each test file (and its expensive module fixtures) on one worker.
 PYTEST_WORKERS ?= auto

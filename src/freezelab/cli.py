@@ -5,12 +5,15 @@ from __future__ import annotations
 import importlib
 import sys
 
-# subcommand -> (module, one-line help). Each module exposes `main(argv: list[str]) -> int`.
+# subcommand -> ("module" or "module:function", one-line help). The function (default `main`) takes
+# argv (list[str]) and returns the exit status.
 COMMANDS: dict[str, tuple[str, str]] = {
+    "lab": ("freezelab.lab:lab_main", "open the course in JupyterLab as a student sees it"),
     "doctor": ("freezelab.doctor", "check the set-up: versions, device, Jupyter kernel and extensions"),
     "quiz": ("freezelab.quiz.cli", "work with the question bank (e.g. `freezelab quiz export --format gift`)"),
     "release": ("freezelab.grading.release", "instructor: generate assignments and build the student bundle"),
     "grade": ("freezelab.grading.grade", "instructor: autograde a folder or zip of submissions"),
+    "formgrader": ("freezelab.lab:formgrader_main", "instructor: open nbgrader's formgrader on the course"),
     "check": ("freezelab.grading.check", "student: run the public tests of an assignment notebook"),
     "pretrain": ("freezelab.pretrain", "re-train the course backbone checkpoint"),
 }
@@ -18,7 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 def _usage() -> str:
     lines = ["usage: freezelab COMMAND [options]", "", "commands:"]
-    lines += [f"  {name:<10} {help_}" for name, (_, help_) in COMMANDS.items()]
+    lines += [f"  {name:<11} {help_}" for name, (_, help_) in COMMANDS.items()]
     lines.append("\nRun `freezelab COMMAND --help` for the options of one command.")
     return "\n".join(lines)
 
@@ -38,8 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"freezelab: unknown command {name!r}; choose one of: {', '.join(COMMANDS)}.", file=sys.stderr)
         return 2
-    module = importlib.import_module(COMMANDS[name][0])
-    return int(module.main(rest) or 0)
+    module_name, _, function = COMMANDS[name][0].partition(":")
+    entry = getattr(importlib.import_module(module_name), function or "main")
+    return int(entry(rest) or 0)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,151 @@
+"""`freezelab lab` and `freezelab formgrader`: open JupyterLab as a student or as the instructor.
+
+The student Lab is rooted at the course folder (lessons in notebooks/, assignments in assignments/ or
+autograder/release/), opens on the start page, hides the lesson sources and goldens, has none of
+nbgrader's instructor panels, and gives its terminals this environment's `freezelab` on PATH.
+The instructor's `freezelab formgrader` opens nbgrader's formgrader on the course root.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+START_PAGE = "notebooks/00_start_here.ipynb"
+# nbgrader's JupyterLab plugins a student has no use for: the Nbgrader menu (formgrader, courses), the
+# "Create Assignment" sidebar, the courses and assignments lists (they need an exchange, which a bundle has
+# not) and the Validate button (it does not apply the course's stderr filter: the self-check does).
+NBGRADER_LAB_PLUGINS = ("menu", "formgrader", "create-assignment", "course-list", "assignment-list",
+                        "validate-assignment")
+NBGRADER_SERVER_EXTENSIONS = ("formgrader", "course_list", "assignment_list", "validate_assignment")
+# Jupyter's defaults plus what a student need not see: the jupytext twins of the lessons
+# (`00_start_here.py` next to `00_start_here.ipynb`), the checked outputs and jupytext's config.
+HIDE_GLOBS = ["__pycache__", "*.pyc", "*.pyo", ".DS_Store", "*~",
+              "[0-9][0-9]_*.py", "expected", "jupytext.toml"]
+
+
+def student_config() -> dict[str, dict]:
+    """Files of the student Lab's extra Jupyter config folder, as relative path -> JSON content."""
+    shell = os.environ.get("SHELL") or shutil.which("sh") or "sh"
+    return {
+        "jupyter_server_config.json": {
+            "ServerApp": {"jpserver_extensions": {f"nbgrader.server_extensions.{name}": False
+                                                  for name in NBGRADER_SERVER_EXTENSIONS},
+                          # a plain (not login) shell: /etc/profile would reset PATH and lose `freezelab`
+                          "terminado_settings": {"shell_command": [shell]}},
+            "ContentsManager": {"hide_globs": HIDE_GLOBS},
+        },
+        "labconfig/page_config.json": {
+            "disabledExtensions": {f"@jupyter/nbgrader:{name}": True for name in NBGRADER_LAB_PLUGINS},
+        },
+    }
+
+
+def write_config(folder: Path, files: dict[str, dict]) -> Path:
+    """Write config files (relative path -> JSON) under `folder`; return it."""
+    for rel, content in files.items():
+        path = folder / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(content, indent=1) + "\n", encoding="utf-8")
+    return folder
+
+
+def lab_env(config_dir: Path | None = None) -> dict[str, str]:
+    """The server's environment: this env's bin/ first on PATH (Lab terminals inherit it), its Jupyter."""
+    env = dict(os.environ, JUPYTER_PREFER_ENV_PATH="1")
+    bindir = str(Path(sys.executable).parent)
+    env["PATH"] = os.pathsep.join([bindir, *[p for p in env.get("PATH", "").split(os.pathsep)
+                                              if p and p != bindir]])
+    if config_dir:
+        extra = [p for p in env.get("JUPYTER_CONFIG_PATH", "").split(os.pathsep) if p]
+        env["JUPYTER_CONFIG_PATH"] = os.pathsep.join([str(config_dir), *extra])
+    return env
+
+
+def lab_command(root: Path, url: str, extra: list[str]) -> list[str]:
+    """`jupyter lab` rooted at `root`, opening `url` (relative to the server) first."""
+    cmd = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={root}",
+           f"--LabApp.default_url={url}"]
+    if hasattr(os, "getuid") and os.getuid() == 0 and "--allow-root" not in extra:
+        cmd.append("--allow-root")  # JupyterLab refuses to run as root without it
+    return cmd + extra
+
+
+def find_course_folder(root: str | None) -> Path:
+    """The folder with notebooks/00_start_here.ipynb: `root`, else the current folder, else the checkout."""
+    from .grading.course import UsageError, repo_root
+
+    candidates = [Path(root)] if root else [Path.cwd(), repo_root()]
+    for folder in candidates:
+        if (folder / START_PAGE).is_file():
+            return folder.resolve()
+    where = root or f"the current folder or {repo_root()}"
+    raise UsageError(f"no {START_PAGE} in {where}: pass the course folder (the unzipped bundle or the "
+                     "repository), e.g. `freezelab lab path/to/course`")
+
+
+def run_foreground(cmd: list[str], **kwargs) -> int:
+    """Run a server until it exits; Ctrl+C goes to it alone (Jupyter asks, then shuts kernels down)."""
+    proc = subprocess.Popen(cmd, **kwargs)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # a SIGTERM for us (a process manager, a test) stops the server too instead of orphaning it
+    previous_term = signal.signal(signal.SIGTERM, lambda *_: proc.terminate())
+    try:
+        return proc.wait()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGTERM, previous_term)
+
+
+def lab_main(argv: list[str]) -> int:
+    """Entry point of `freezelab lab`."""
+    from .grading.course import UsageError
+
+    parser = argparse.ArgumentParser(
+        prog="freezelab lab", description="open the course in JupyterLab as a student sees it",
+        epilog="Other options go to `jupyter lab`, e.g. `freezelab lab --no-browser --port 8899`.")
+    parser.add_argument("root", nargs="?", help="the course folder (default: the current folder if it "
+                                                "holds notebooks/, else this checkout)")
+    args, extra = parser.parse_known_args(argv)
+    try:
+        root = find_course_folder(args.root)
+    except UsageError as exc:
+        print(f"freezelab lab: {exc}", file=sys.stderr)
+        return 2
+    print(f"opening the course in {root}")
+    with tempfile.TemporaryDirectory(prefix="freezelab-lab-") as tmp:
+        config = write_config(Path(tmp), student_config())
+        return run_foreground(lab_command(root, f"/lab/tree/{START_PAGE}", extra),
+                              cwd=root, env=lab_env(config))
+
+
+def formgrader_main(argv: list[str]) -> int:
+    """Entry point of `freezelab formgrader`."""
+    from .grading.course import GradingError, find_course
+
+    parser = argparse.ArgumentParser(
+        prog="freezelab formgrader", description="instructor: open nbgrader's formgrader on the course root",
+        epilog="Other options go to `jupyter lab`, e.g. `freezelab formgrader --no-browser`.")
+    parser.add_argument("--course", help="nbgrader course root (default: autograder/ in the current "
+                                         "folder, else the repo's)")
+    args, extra = parser.parse_known_args(argv)
+    course = args.course
+    if course is None and (Path.cwd() / "autograder" / "source").is_dir():
+        course = Path.cwd() / "autograder"
+    elif course is None and (Path.cwd() / "source").is_dir() and (Path.cwd() / "nbgrader_config.py").is_file():
+        course = Path.cwd()
+    try:
+        root = find_course(course)
+    except GradingError as exc:
+        print(f"freezelab formgrader: {exc}", file=sys.stderr)
+        return 2
+    print(f"formgrader for the course in {root}")
+    # nbgrader reads nbgrader_config.py from the server's working folder: start it in the course root.
+    return run_foreground(lab_command(root, "/formgrader", extra), cwd=root, env=lab_env())

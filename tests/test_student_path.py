@@ -1,0 +1,177 @@
+"""The student's Lab (`freezelab lab`, `make lab`, the bundle's start.py) and the instructor's formgrader.
+
+A real server on loopback: its root holds lessons and assignments, `/` opens the start page inside it, the
+lesson sources and goldens are hidden, nbgrader's instructor UI is off, and a terminal finds `freezelab`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from freezelab import lab
+from freezelab.cli import main as cli_main
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = str(Path(sys.executable).parent)
+
+
+def make_course_folder(root: Path) -> Path:
+    """What a bundle (or the repo) looks like to the Lab: lessons with their jupytext twins, assignments."""
+    for rel in ("notebooks/00_start_here.ipynb", "notebooks/01_requires_grad.ipynb",
+                "assignments/a1_freezing_basics/a1_freezing_basics.ipynb"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nbformat.v4.new_notebook(), root / rel)
+    (root / "notebooks" / "00_start_here.py").write_text("# %%\n")
+    (root / "notebooks" / "01_requires_grad.py").write_text("# %%\n")
+    (root / "notebooks" / "jupytext.toml").write_text("formats = 'ipynb,py:percent'\n")
+    (root / "notebooks" / "expected").mkdir()
+    (root / "notebooks" / "expected" / "01_requires_grad.json").write_text("{}")
+    return root
+
+
+def test_student_config_turns_off_the_instructor_ui_and_hides_clutter():
+    config = lab.student_config()
+    server = config["jupyter_server_config.json"]
+    assert not any(server["ServerApp"]["jpserver_extensions"].values())
+    assert "nbgrader.server_extensions.formgrader" in server["ServerApp"]["jpserver_extensions"]
+    disabled = config["labconfig/page_config.json"]["disabledExtensions"]
+    assert {"@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:create-assignment",
+            "@jupyter/nbgrader:course-list", "@jupyter/nbgrader:menu"} <= set(disabled)
+    assert "-l" not in server["ServerApp"]["terminado_settings"]["shell_command"]  # no login shell
+
+
+def test_lab_command_roots_the_lab_at_the_course_and_opens_the_start_page(tmp_path):
+    cmd = lab.lab_command(tmp_path, "/lab/tree/notebooks/00_start_here.ipynb", ["--no-browser"])
+    assert f"--ServerApp.root_dir={tmp_path}" in cmd and cmd[-1] == "--no-browser"
+    assert "--LabApp.default_url=/lab/tree/notebooks/00_start_here.ipynb" in cmd
+    env = lab.lab_env(tmp_path / "cfg")
+    assert env["PATH"].split(os.pathsep)[0] == BIN  # terminals inherit the server's PATH
+    assert env["JUPYTER_CONFIG_PATH"].split(os.pathsep)[0] == str(tmp_path / "cfg")
+
+
+def test_lab_and_formgrader_refuse_a_folder_that_is_not_a_course(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert cli_main(["lab", str(tmp_path)]) == 2
+    assert "no notebooks/00_start_here.ipynb" in capsys.readouterr().err
+    assert cli_main(["formgrader", "--course", str(tmp_path)]) == 2
+    assert "no nbgrader course root" in capsys.readouterr().err
+
+
+def test_make_lab_and_the_bundle_use_freezelab_lab():
+    makefile = (REPO / "Makefile").read_text()
+    assert re.search(r"^lab: .*\n\t\$\(BIN\)/freezelab lab \. ", makefile, re.M)
+    assert re.search(r"^formgrader: .*\n\t\$\(BIN\)/freezelab formgrader ", makefile, re.M)
+    from freezelab.grading import bundle_start
+
+    assert '"freezelab.cli", "lab", str(HERE)' in Path(bundle_start.__file__).read_text()
+    # pip's progress shows, and the size of the download is said before it starts
+    assert "--quiet" not in bundle_start.install_command(Path("freezelab-0.1.0-py3-none-any.whl"))
+    assert re.search(r"downloads about \d+ GB", bundle_start.FIRST_RUN)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str) -> tuple[int, str, str]:
+    """Status, final URL and body of a GET (redirects followed)."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            return resp.status, resp.url, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, url, ""
+    except OSError:  # not listening yet
+        return 0, url, ""
+
+
+async def _terminal_says(base: str, token: str, command: str) -> str:
+    """Open a Lab terminal, run `command`, return what the terminal printed."""
+    from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+    from tornado.websocket import websocket_connect
+
+    resp = await AsyncHTTPClient().fetch(f"http://{base}/api/terminals?token={token}", method="POST", body="")
+    name = json.loads(resp.body)["name"]
+    ws = await websocket_connect(HTTPRequest(f"ws://{base}/terminals/websocket/{name}?token={token}"))
+    await ws.write_message(json.dumps(["stdin", f"{command}; echo END-OF-TEST\r"]))
+    text, deadline = "", time.monotonic() + 30
+    while "END-OF-TEST\r\n" not in text.replace("echo END-OF-TEST", "") and time.monotonic() < deadline:
+        msg = await asyncio.wait_for(ws.read_message(), timeout=30)
+        if msg is None:
+            break
+        kind, *payload = json.loads(msg)
+        if kind == "stdout":
+            text += payload[0]
+    ws.close()
+    return text
+
+
+@pytest.fixture
+def student_lab(tmp_path):
+    """`freezelab lab FOLDER` on loopback with Jupyter's user dirs under tmp_path; stopped after."""
+    root = make_course_folder(tmp_path / "course")
+    home = tmp_path / "jupyter"
+    port, token = _free_port(), secrets.token_hex(16)
+    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(home / "config"), JUPYTER_RUNTIME_DIR=str(home / "rt"),
+               JUPYTERLAB_SETTINGS_DIR=str(home / "settings"),
+               JUPYTERLAB_WORKSPACES_DIR=str(home / "ws"), SHELL="/bin/bash")
+    log = open(tmp_path / "lab.log", "w")  # noqa: SIM115 - closed below
+    server = subprocess.Popen(
+        [sys.executable, "-m", "freezelab.cli", "lab", str(root), "--no-browser", "--ServerApp.ip=127.0.0.1",
+         f"--ServerApp.port={port}", f"--ServerApp.token={token}", "--ServerApp.port_retries=0",
+         "--LabApp.news_url=None"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
+    base = f"127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while _get(f"http://{base}/api/status?token={token}")[0] != 200:
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the Lab did not start:\n" + (tmp_path / "lab.log").read_text()[-3000:])
+            time.sleep(0.5)
+        yield {"base": base, "token": token, "root": root, "log": tmp_path / "lab.log"}
+    finally:
+        server.send_signal(signal.SIGTERM)  # freezelab lab passes it on to the server
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+@pytest.mark.slow
+def test_student_lab_end_to_end(student_lab):
+    base, token = student_lab["base"], student_lab["token"]
+    # the start page opens inside the root, which holds both lessons and assignments
+    status, url, _ = _get(f"http://{base}/?token={token}")
+    assert status == 200 and url.split("?")[0].endswith("/lab/tree/notebooks/00_start_here.ipynb")
+    top = json.loads(_get(f"http://{base}/api/contents/?token={token}")[2])
+    assert {"notebooks", "assignments"} <= {item["name"] for item in top["content"]}
+    lessons = json.loads(_get(f"http://{base}/api/contents/notebooks?token={token}")[2])
+    assert sorted(item["name"] for item in lessons["content"]) == ["00_start_here.ipynb",
+                                                                   "01_requires_grad.ipynb"]
+    # no formgrader, no courses list; the page tells the Lab to load none of nbgrader's instructor plugins
+    assert _get(f"http://{base}/formgrader?token={token}")[0] == 404
+    assert _get(f"http://{base}/formgrader/api/courses?token={token}")[0] == 404
+    page = _get(f"http://{base}/lab?token={token}")[2]
+    config = json.loads(re.search(r'id="jupyter-config-data" type="application/json">(.*?)</script>',
+                                  page, re.S).group(1))
+    assert {"@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:create-assignment"} <= set(
+        config["disabledExtensions"])
+    # a terminal finds this environment's freezelab
+    said = asyncio.run(_terminal_says(base, token, "command -v freezelab"))
+    assert f"{BIN}/freezelab" in said, said
