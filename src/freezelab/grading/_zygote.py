@@ -31,8 +31,8 @@ import traceback
 
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 1, 4, 36, 38
 CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUSER = 0x00020000, 0x20000000, 0x10000000
-MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x8, 0x4000, 0x40000
-MNT_DETACH = 2
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND = 0x1, 0x2, 0x4, 0x8, 0x20, 0x1000
+MS_REC, MS_PRIVATE = 0x4000, 0x40000
 MEMORY_EXIT = 113  # S's exit status when the target died of MemoryError
 SCRATCH = "/scratch"  # the child's cwd inside the sandbox (a fresh tmpfs per child)
 NOBODY = 65534
@@ -98,6 +98,13 @@ def mount(source: str, target: str, fstype: str, flags: int, data: str = "") -> 
                       data.encode() or None), f"mount {target}")
 
 
+def drop_capabilities() -> None:
+    """capset(2) with empty effective, permitted and inheritable sets."""
+    header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this thread
+    data = (ctypes.c_uint32 * 6)()
+    _call(_libc.capset(header, data), "capset")
+
+
 # --- the child side ---
 
 def _apply_limits(limits: dict) -> None:
@@ -142,6 +149,7 @@ def _run_student(request: dict, sock_fd: int, out_fd: int, scratch: str, drop: s
             os.setuid(NOBODY)
         elif drop == "userns":  # same uid as the zygote: a new user namespace locks every mount read-only
             unshare(CLONE_NEWUSER)
+            drop_capabilities()  # and none of the capabilities it grants are kept
         else:
             os.setsid()
         prctl(PR_SET_NO_NEW_PRIVS, 1)
@@ -177,12 +185,15 @@ def _namespace_init(request: dict, sock_fd: int, out_fd: int, status_fd: int, dr
     try:
         prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         mount("none", "/", "", MS_REC | MS_PRIVATE)
+        for top in ("/", "/dev"):  # read-only here: their tmpfs is shared with the zygote and the next child
+            mount("none", top, "", MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
         sizes = request["limits"]["scratch_bytes"]
         owner = f"uid={NOBODY},gid={NOBODY}," if drop == "setuid" else ""
         mount("scratch", SCRATCH, "tmpfs", MS_NOSUID | MS_NODEV, f"{owner}mode=0700,size={sizes}")
         mount("tmp", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777,size={sizes}")
         mount("shm", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777,size={sizes}")
-        _call(_libc.umount2(b"/proc", MNT_DETACH), "umount /proc")
+        # On top of the sandbox's /proc (not after unmounting it: in a user namespace the kernel only allows a
+        # new proc while a fully visible one exists); the child sees its own processes only.
         mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
         student = os.fork()
         if student == 0:

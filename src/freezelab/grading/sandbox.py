@@ -81,11 +81,11 @@ def _bwrap() -> str | None:
     return shutil.which("bwrap")
 
 
-def _namespace_flags() -> list[str]:
+def _namespace_flags(userns: bool | None = None) -> list[str]:
     """bubblewrap's namespaces; as root no user namespace, so that children can become a real uid nobody."""
     flags = ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
              "--die-with-parent", "--new-session", "--hostname", "sandbox"]
-    if os.geteuid() == 0:
+    if not (os.geteuid() != 0 if userns is None else userns):
         caps = ("CAP_SYS_ADMIN", "CAP_SETUID", "CAP_SETGID", "CAP_KILL")  # mounts, drop to nobody, kill it
         return flags + ["--cap-drop", "ALL"] + [arg for cap in caps for arg in ("--cap-add", cap)]
     return flags + ["--unshare-user", "--uid", "0", "--gid", "0"]
@@ -104,10 +104,18 @@ def _system_binds() -> list[str]:
     return args + ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--dir", SCRATCH, "--chdir", "/"]
 
 
-def python_paths() -> list[Path]:
-    """What the sandboxed interpreter must read: the Python installation, the venv, the freezelab package."""
+def default_readonly() -> list[Path]:
+    """What the sandbox may read: the Python installation, the venv, the freezelab package, course_content/.
+
+    course_content/ is the one next to the package in a checkout (where `backbones` looks for the
+    checkpoint), and $FREEZELAB_CHECKPOINT when it names a file: nothing else of the repository.
+    """
     package = Path(_zygote.__file__).resolve().parent.parent
     paths = {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(), package}
+    course = package.parents[1] / "course_content"
+    checkpoint = os.environ.get("FREEZELAB_CHECKPOINT")
+    paths |= {course} if course.is_dir() else set()
+    paths |= {Path(checkpoint).resolve()} if checkpoint and Path(checkpoint).is_file() else set()
     return sorted(paths)
 
 
@@ -135,8 +143,9 @@ class Zygote:
 
     def __init__(self, *, limits: Limits = Limits(), isolate: bool = True, readonly: Sequence[Path] = (),
                  preload: Sequence[str] = ("torch", "torchvision"), env: Mapping[str, str] | None = None,
-                 start_timeout: float = 300.0):
+                 start_timeout: float = 300.0, userns: bool | None = None):
         self.limits, self.isolate, self.preload = limits, isolate, tuple(preload)
+        self.userns = os.geteuid() != 0 if userns is None else userns  # root: children become uid nobody
         self.readonly = [Path(p).resolve() for p in readonly]
         self.extra_env = dict(env or {})
         self.start_timeout = start_timeout
@@ -160,7 +169,7 @@ class Zygote:
         """How children are confined: "plain" (no namespaces), "setuid" (root: uid nobody) or "userns"."""
         if not self.isolate:
             return "plain"
-        return "setuid" if os.geteuid() == 0 else "userns"
+        return "userns" if self.userns else "setuid"
 
     def _environment(self) -> dict[str, str]:
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": SCRATCH}
@@ -172,7 +181,7 @@ class Zygote:
         if not self.isolate:
             return command
         binds, parents = [], set()
-        for path in [*python_paths(), *self.readonly]:
+        for path in sorted({*default_readonly(), *self.readonly}):
             if not path.exists():
                 raise SandboxError(f"read-only path {path} does not exist: pass existing folders in `readonly`")
             for parent in reversed(path.parents[:-1]):  # bwrap would make them 0700: unreadable for nobody
@@ -180,7 +189,7 @@ class Zygote:
                     parents.add(parent)
                     binds += ["--perms", "0755", "--dir", str(parent)]
             binds += ["--ro-bind", str(path), str(path)]
-        return [_bwrap() or "bwrap", *_namespace_flags(), *_system_binds(), *binds, "--", *command]
+        return [_bwrap() or "bwrap", *_namespace_flags(self.userns), *_system_binds(), *binds, "--", *command]
 
     def start(self) -> None:
         """Start the zygote and wait until it has imported the preloads; SandboxError if it cannot."""
