@@ -252,7 +252,7 @@ time.sleep(30)
     "bytearray(6 * 2**30)",
     "import mmap\nm = mmap.mmap(-1, 6 * 2**30)",  # shared anonymous memory: not in RLIMIT_DATA
     "import mmap\nm = mmap.mmap(-1, 6 * 2**30, flags=mmap.MAP_PRIVATE)",
-    "chunks = []\nwhile True: chunks.append(bytearray(64 * 2**20))",
+    "import mmap\nchunks = []\nwhile True: chunks.append(mmap.mmap(-1, 64 * 2**20, flags=mmap.MAP_PRIVATE))",
 ])
 def test_six_gigabytes_hit_the_memory_limit(zygote, code):
     outcome, _ = attack(zygote, code)
