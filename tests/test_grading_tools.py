@@ -177,6 +177,16 @@ def test_bundle_start_script_explains_a_missing_wheel(tmp_path):
     assert not (tmp_path / ".venv").exists()  # nothing half-installed
 
 
+def test_check_explains_a_bare_assert_by_its_line():
+    arrow = "\x1b[31m----> 3\x1b[39m assert count_parameters(net) == 67"
+    cell = nbformat.v4.new_code_cell("...")
+    cell.outputs = [nbformat.v4.new_output("error", ename="AssertionError", evalue="",
+                                           traceback=["Traceback", f"Cell In[4], line 3\n  1 x\n{arrow}\n"])]
+    assert check._error_line(cell) == "AssertionError in `assert count_parameters(net) == 67`"
+    cell.outputs[0]["evalue"] = "counted 3 but the model has 12"
+    assert check._error_line(cell) == "AssertionError: counted 3 but the model has 12"
+
+
 def test_check_cli_bad_input(tmp_path, capsys):
     assert check.main([str(tmp_path / "missing.ipynb")]) == 2
     (tmp_path / "bad.ipynb").write_text("not json")
@@ -320,6 +330,18 @@ def test_check_passes_reference_fails_blank(released, tmp_path, capsys):
     assert check.main([str(tmp_path / "blank.ipynb")]) == 1
     text = capsys.readouterr().out
     assert "FAIL  add: NotImplementedError" in text
+
+
+@pytest.mark.nbgrader
+@pytest.mark.slow
+def test_check_says_what_failed_without_kernel_noise(released, tmp_path, capfd):
+    _, out = released
+    blank = nbformat.read(out / "assignments" / "tiny" / "tiny.ipynb", as_version=4)
+    nbformat.write(fill(blank, {**REFERENCE, "add": "def add(a, b):\n    return a - b"}), tmp_path / "sub.ipynb")
+    assert check.main([str(tmp_path / "sub.ipynb")]) == 1
+    printed = capfd.readouterr()
+    assert "FAIL  add: AssertionError: add(1, 2) should be 3" in printed.out
+    assert "without encryption" not in printed.err and "Kernel is running" not in printed.err
 
 
 @pytest.mark.nbgrader

@@ -7,13 +7,16 @@ test cells passed. Hidden tests are not available here; they run at grading time
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
+import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
+from traitlets.config import Config
 
 from .course import HIDDEN_BEGIN, jupyter_env, strip_hidden
 
@@ -50,13 +53,44 @@ def _grade_id(cell) -> str | None:
     return meta.get("grade_id")
 
 
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# IPython marks the line that raised with an arrow: "----> 3 assert count_parameters(net) == 67"
+RAISING_LINE = re.compile(r"^\s*-+>\s*\d+\s+(.*\S)\s*$")
+
+
+def _failing_line(traceback: list[str]) -> str | None:
+    """The source line of the test cell that raised (the first arrow of the traceback), or None."""
+    for frame in traceback:
+        for line in ANSI.sub("", frame).splitlines():
+            match = RAISING_LINE.match(line)
+            if match:
+                return match.group(1)
+    return None
+
+
 def _error_line(cell) -> str | None:
-    """The last line of the cell's error, e.g. 'AssertionError: expected 12 trainable elements'."""
+    """The last line of the cell's error, e.g. 'AssertionError: expected 12 trainable elements'.
+
+    An error without a message (a bare `assert`) is explained by the line that failed.
+    """
     for out in cell.get("outputs", []):
         if out.get("output_type") == "error":
-            text = f"{out.get('ename', 'Error')}: {out.get('evalue', '')}".strip().rstrip(":")
-            return text.splitlines()[-1] if text else "error"
+            name, value = out.get("ename", "Error"), str(out.get("evalue", "")).strip()
+            if value:
+                return f"{name}: {value.splitlines()[-1]}"
+            line = _failing_line(out.get("traceback", []))
+            return f"{name} in `{line}`" if line else name
     return None
+
+
+def kernel_config(scratch: str) -> Config:
+    """Talk to the kernel over a Unix socket where there are some: over TCP ipykernel warns, at every
+    start, that the traffic is not encrypted, which is noise for a local self-check."""
+    config = Config()
+    if os.name == "posix":
+        config.KernelManager.transport = "ipc"
+        config.KernelManager.ip = os.path.join(scratch, "kernel")  # short: a socket path has a size limit
+    return config
 
 
 def load_notebook(path: Path):
@@ -89,16 +123,17 @@ def run_public_tests(path: Path, timeout: int = 120, kernel: str | None = None) 
     if not tests:
         raise ValueError(f"{path}: no test cells (grade_id test_...) found; is it an assignment notebook?")
     name = kernel or nb.metadata.get("kernelspec", {}).get("name") or "python3"
-    client = NotebookClient(nb, timeout=timeout, kernel_name=name, allow_errors=True,
-                            resources={"metadata": {"path": str(path.parent.resolve())}})
     crash = None
-    env = jupyter_env()
-    try:
-        client.execute(env=env)
-    except DeadKernelError as exc:
-        crash = f"the kernel died ({exc}); is a cell using too much memory?"
-    except Exception as exc:  # a timeout or a kernel that cannot start: report, do not crash
-        crash = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
+    with tempfile.TemporaryDirectory(prefix="fl-") as scratch:
+        client = NotebookClient(nb, timeout=timeout, kernel_name=name, allow_errors=True,
+                                config=kernel_config(scratch),
+                                resources={"metadata": {"path": str(path.parent.resolve())}})
+        try:
+            client.execute(env=jupyter_env())
+        except DeadKernelError as exc:
+            crash = f"the kernel died ({exc}); is a cell using too much memory?"
+        except Exception as exc:  # a timeout or a kernel that cannot start: report, do not crash
+            crash = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
     results = []
     for i, gid in tests:
         cell = nb.cells[i]
