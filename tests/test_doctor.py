@@ -18,12 +18,12 @@ def test_doctor_in_process_healthy_and_json(capsys):
     names = [c["name"] for c in report["checks"]]
     for expected in ("python", "torch", "torchvision", "jupyterlab", "nbgrader", "ipywidgets", "device",
                      "checkpoint", "jupyter kernel", "widgets extension", "nbgrader extension",
-                     "nbgrader server"):
+                     "nbgrader server", "grading sandbox"):
         assert expected in names
-    problems = [c for c in report["checks"] if not c["ok"]]
+    problems = [c for c in report["checks"] if not c["ok"] and not c["optional"]]
     assert report["healthy"] is (not problems)
     assert status == (1 if problems else 0)
-    assert all(c["fix"] for c in problems)  # every problem says what to do
+    assert all(c["fix"] for c in report["checks"] if not c["ok"])  # every problem or note says what to do
     assert not problems, problems  # the project's own environment must be healthy
 
 
@@ -75,6 +75,22 @@ def test_missing_or_disabled_lab_extension(monkeypatch):
     assert not check.ok and "labextension enable" in check.fix
     monkeypatch.setattr(doctor, "_lab_extensions", lambda: (installed, set()))
     assert doctor.check_lab_extension(doctor.NBGRADER_EXT, "nbgrader").ok
+
+
+def test_isolation_line_says_available_or_the_fix(monkeypatch, capsys):
+    found = doctor.check_isolation()
+    assert found.name == "grading sandbox" and found.detail and "\n" not in found.line()
+    missing = doctor.check_isolation(lambda: (False, "bubblewrap (bwrap) is not installed", "apt-get install bubblewrap"))
+    assert not missing.ok and not missing.problem
+    assert missing.line().startswith("NOTE") and "apt-get install bubblewrap" in missing.line()
+    assert "--no-sandbox" in missing.fix
+    broken = doctor.check_isolation(lambda: 1 / 0)
+    assert broken.line().startswith("NOTE") and "ZeroDivisionError" in broken.detail
+    # a machine without isolation is still healthy for learners: a note, exit status unchanged
+    monkeypatch.setattr(doctor, "check_isolation", lambda: missing)
+    monkeypatch.setattr(doctor, "run_checks", lambda: [doctor.check_python(), doctor.check_isolation()])
+    assert doctor.main([]) == 0
+    assert "NOTE     grading sandbox" in capsys.readouterr().out
 
 
 def test_missing_package_is_a_problem():

@@ -30,10 +30,17 @@ class Check:
     ok: bool
     detail: str
     fix: str = ""
+    optional: bool = False  # only some users need it: when missing it is a NOTE and the set-up stays healthy
+
+    @property
+    def problem(self) -> bool:
+        """Missing and needed by everyone."""
+        return not self.ok and not self.optional
 
     def line(self) -> str:
         """One printable line: status, name, finding, and the fix for a problem."""
-        text = f"{'OK' if self.ok else 'PROBLEM':<8} {self.name:<20} {self.detail}"
+        status = "OK" if self.ok else "NOTE" if self.optional else "PROBLEM"
+        text = f"{status:<8} {self.name:<20} {self.detail}"
         return text if self.ok else f"{text} -> fix: {self.fix}"
 
 
@@ -161,6 +168,19 @@ def check_nbgrader_server() -> Check:
     return Check("nbgrader server", True, f"{len(ours)} extensions enabled")
 
 
+def check_isolation(probe: Callable[[], tuple[bool, str, str]] | None = None) -> Check:
+    """Whether `freezelab grade` can sandbox each submission (bubblewrap); only instructors who grade need it."""
+    try:
+        if probe is None:
+            from .grading.sandbox import isolation_check as probe
+        ok, detail, fix = probe()
+    except Exception as exc:  # noqa: BLE001 - a broken probe is a finding, not a crash
+        ok, detail, fix = False, f"cannot probe ({type(exc).__name__}: {exc})", REINSTALL
+    if not ok:
+        fix += "; without it `freezelab grade` needs --no-sandbox and trusts the student's code"
+    return Check("grading sandbox", ok, detail, fix, optional=True)
+
+
 def run_checks() -> list[Check]:
     """Every check, in the order they are printed."""
     checks = [check_python()]
@@ -169,7 +189,7 @@ def run_checks() -> list[Check]:
     checks += [check_package(d) for d in ("jupyterlab", "nbgrader", "ipywidgets")]
     checks += [check_device(), check_checkpoint(), check_kernel(),
                check_lab_extension(WIDGETS_EXT, "ipywidgets"), check_lab_extension(NBGRADER_EXT, "nbgrader"),
-               check_nbgrader_server()]
+               check_nbgrader_server(), check_isolation()]
     return checks
 
 
@@ -179,12 +199,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     args = parser.parse_args(argv)
     checks = run_checks()
-    healthy = all(c.ok for c in checks)
+    healthy = not any(c.problem for c in checks)
     if args.json:
         print(json.dumps({"healthy": healthy, "checks": [asdict(c) for c in checks]}, indent=2))
     else:
         print("\n".join(c.line() for c in checks))
-        problems = sum(not c.ok for c in checks)
+        problems = sum(c.problem for c in checks)
         print("\nAll good." if healthy else f"\n{problems} problem(s): apply the fixes above, then run again.")
     return 0 if healthy else 1
 

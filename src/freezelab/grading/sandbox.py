@@ -119,23 +119,29 @@ def default_readonly() -> list[Path]:
     return sorted(paths)
 
 
-def isolation_available() -> tuple[bool, str]:
-    """(True, what the sandbox isolates) or (False, one line: why not and how to fix it); runs bwrap once."""
+def isolation_check() -> tuple[bool, str, str]:
+    """(available, what was found, the one-line fix or ""): runs bwrap once with the sandbox's namespaces."""
     bwrap = _bwrap()
     if bwrap is None:
-        return False, f"bubblewrap (bwrap) is not installed: {INSTALL_HINT}"
+        return False, "bubblewrap (bwrap) is not installed", INSTALL_HINT
     try:
         probe = subprocess.run([bwrap, *_namespace_flags(), *_system_binds(), "--", "true"],
                                capture_output=True, text=True, timeout=30, check=False)
         version = subprocess.run([bwrap, "--version"], capture_output=True, text=True, timeout=30,
                                  check=False).stdout.strip() or "bubblewrap"
     except (OSError, subprocess.TimeoutExpired) as exc:
-        return False, f"bubblewrap does not run ({exc}): {INSTALL_HINT}"
+        return False, f"bubblewrap does not run ({exc})", INSTALL_HINT
     if probe.returncode != 0:
         reason = (probe.stderr.strip().splitlines() or [f"exit status {probe.returncode}"])[-1]
-        return False, f"bubblewrap cannot create namespaces here ({reason}): {USERNS_HINT}"
+        return False, f"bubblewrap cannot create namespaces here ({reason})", USERNS_HINT
     user = "uid nobody" if os.geteuid() == 0 else "user namespace"
-    return True, f"{version}: {user}; pid, net, ipc, uts and mount namespaces"
+    return True, f"{version}: {user}; pid, net, ipc, uts and mount namespaces", ""
+
+
+def isolation_available() -> tuple[bool, str]:
+    """(True, what the sandbox isolates) or (False, one line: why not and how to fix it); runs bwrap once."""
+    ok, detail, fix = isolation_check()
+    return ok, detail if ok else f"{detail}: {fix}"
 
 
 class Zygote:
