@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (freezelab)
 #     language: python
@@ -72,7 +74,7 @@ print("CPU threads:   ", torch.get_num_threads())
 #
 # | mode | where | how to use it |
 # |---|---|---|
-# | **Commit to your answer** | every lesson, before a reveal | write your prediction down *before* running the next cell; being wrong first is what makes it stick |
+# | **Commit to your answer** | every lesson, before a reveal | pick or write your prediction in the widget and lock it in; only then does it show the answer, and the next cell checks it. Being wrong first is what makes it stick |
 # | **Quizzes** | "Check yourself" sections | easy / medium / hard; every option, right or wrong, explains *why* |
 # | **What does this print?** | inside the quizzes | read the code, predict the output; the answers are verified by running the code |
 # | **Explain in your own words** | free-response quiz items | write a few sentences, then compare with the checklist of concepts |
@@ -85,11 +87,11 @@ print("CPU threads:   ", torch.get_num_threads())
 # %% [markdown]
 # ## The data and the pretrained network
 #
-# The course backbone was pre-trained on handwritten digits **0–4**. The lessons then transfer it to
-# three *target* tasks with only a handful of labels each:
+# The course backbone was pre-trained on handwritten digits **0–4**, drawn as light strokes on a dark
+# background. The lessons then transfer it to three *target* tasks with only a handful of labels each:
 #
 # - `new_digits` — digits 5–9: new classes, the same kind of images;
-# - `inverted` — unseen digits 0–4 with ink and paper swapped;
+# - `inverted` — unseen digits 0–4 with ink and paper swapped: dark strokes on a light background;
 # - `noisy` — unseen digits 0–4, blurred and covered in pixel noise.
 
 # %% tags=["check-output"]
@@ -117,9 +119,14 @@ fig.suptitle("8 training images from each task (16x16 pixels)", fontsize=10)
 plt.show()
 
 # %% [markdown]
-# **Commit to your answer:** a network that knows digits 0–4 well — which target task do you expect it
-# to adapt to most easily with 10 labels per class: new digits, inverted digits, or noisy digits? Keep
-# your answer; lesson 4 measures it.
+# **Commit to your answer:** a network that knows digits 0–4 well is adapted to each target task with 10
+# labels per class. On which task will it end up *least* accurate? Lock in your answer below, then read
+# what the course's runs measured (lesson 4 shows how such comparisons are run).
+
+# %%
+from freezelab.quiz import show
+
+show(ids=["course-predict-hardest-task"])
 
 # %% [markdown]
 # ## Your progress
@@ -127,7 +134,7 @@ plt.show()
 # Run this cell any time to see how many quiz items you have answered per topic.
 
 # %%
-from freezelab.quiz import flashcards, progress_overview, show
+from freezelab.quiz import flashcards, progress_overview
 
 progress_overview()
 

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (freezelab)
 #     language: python
@@ -32,6 +34,7 @@ import torch
 from torch import nn
 
 from freezelab.device import describe_device, pick_device, seed_everything
+from freezelab.quiz import show
 
 device = pick_device()
 seed_everything(0)
@@ -44,7 +47,10 @@ print(describe_device())
 # network with two linear layers has four of them: a weight and a bias per layer.
 #
 # **Commit to your answer:** after one step of plain SGD, how many of the four tensors have changed?
-# Write your guess down, then run the next cells.
+# Lock in your answer in the widget below; the cells after it check it.
+
+# %%
+show(ids=["rg-predict-one-step"])
 
 # %%
 def tiny_net() -> nn.Module:
@@ -95,6 +101,9 @@ print("changed by one step:", sgd_step(model))
 # **Commit to your answer:** we freeze the first layer only. Which of the four tensors will the next step
 # change?
 
+# %%
+show(ids=["rg-predict-freeze-first"])
+
 # %% tags=["check-output"]
 model = tiny_net()
 model[0].requires_grad_(False)  # the one-liner
@@ -127,6 +136,9 @@ for name, p in model.named_parameters():
 # %% [markdown]
 # **Commit to your answer:** we freeze the *whole* network and push `x` (a plain tensor, no gradient
 # needed) through it. Does the output have a `grad_fn`?
+
+# %%
+show(ids=["rg-predict-grad-fn"])
 
 # %% tags=["check-output"]
 model = tiny_net()
@@ -172,10 +184,33 @@ print("inside inference_mode: out.requires_grad =", out.requires_grad,
 # %% [markdown]
 # `no_grad` is for evaluation and for code that should not be recorded at all (for example caching
 # features in lesson 7). It freezes nothing: leave the block and the next step trains everything.
-# `torch.inference_mode()` is a faster, stricter cousin with the same story.
+#
+# `torch.inference_mode()` is faster and stricter. It freezes nothing either, but what it computes are
+# *inference tensors*, which autograd refuses to use later. Features computed under it cannot train a
+# head; features computed under `no_grad` can:
+
+# %% tags=["check-output"]
+head = nn.Linear(2, 2).to(device)
+with torch.inference_mode():
+    features = model(x)
+try:
+    nn.functional.cross_entropy(head(features), y).backward()
+except RuntimeError as err:
+    print("head on inference_mode features:", str(err).split(".")[0])
+with torch.no_grad():
+    features = model(x)
+nn.functional.cross_entropy(head(features), y).backward()
+print("head on no_grad features: head.weight.grad is None =", head.weight.grad is None)
+
+# %% [markdown]
+# (`features.clone()` outside the block also gives an ordinary tensor.) Use `inference_mode` for pure
+# prediction, `no_grad` for anything a later training step will read.
 
 # %% [markdown]
 # **Commit to your answer:** we call `model.eval()` and then take an SGD step. Do the weights move?
+
+# %%
+show(ids=["rg-predict-eval-step"])
 
 # %% tags=["check-output"]
 model = tiny_net()
@@ -206,6 +241,9 @@ print("editing the frozen layer changes the output:", not torch.equal(before, mo
 #
 # **Commit to your answer:** after `model.requires_grad = False`, how many parameters are frozen?
 
+# %%
+show(ids=["rg-predict-attribute"])
+
 # %% tags=["check-output"]
 model = tiny_net()
 model.requires_grad = False  # a plain Python attribute on the Module object
@@ -233,8 +271,11 @@ print("after p.grad = None:", sgd_step(model))
 
 # %% [markdown]
 # `p.grad = None` merely empties the gradient slot; the next `backward()` fills it again. And there is
-# no built-in `model.freeze()` in PyTorch (fastai and Lightning have `freeze()` helpers of their own,
-# built on exactly the flag you just used):
+# no built-in `model.freeze()` in PyTorch. Libraries that have one set exactly the flag you just used,
+# and each does more besides: Lightning's `LightningModule.freeze()` freezes every parameter *and calls
+# `eval()`* (it is meant for inference); fastai's `Learner.freeze()` freezes every parameter group but
+# the last (the head), leaves BatchNorm layers trainable by default (`train_bn=True`) and clears the
+# optimizer's state. Read what a helper does before relying on it.
 
 # %% tags=["check-output"]
 print("nn.Module has freeze():", hasattr(nn.Module, "freeze"))
@@ -277,9 +318,11 @@ print("layer 0 moved during frozen steps:", any(v > 0 for v in moves["0.weight"]
 print("layer 0 moved after unfreezing:", all(v > 0 for v in moves["0.weight"][8:]))
 
 # %% [markdown]
-# One caution the plot hides: plain SGD skips a parameter whose `.grad` is `None`. Optimizers with
-# momentum or weight decay can still move a "frozen" weight if a zero gradient tensor is left in place
-# — lesson 6 shows it failing and the fix.
+# One caution the plot hides: the loop called `zero_grad()` before every `backward()`, and its default
+# sets every `.grad` to `None`, so during the frozen steps layer 0 had no gradient and the optimizer
+# skipped it. Had the gradients been zeroed in place instead (`zero_grad(set_to_none=False)`), an
+# optimizer with momentum or weight decay would still have moved it; had a gradient from before the
+# freeze been left in place, even plain SGD would have. Lesson 6 shows both failing, and the fixes.
 
 # %% [markdown]
 # ## Check yourself
@@ -287,7 +330,7 @@ print("layer 0 moved after unfreezing:", all(v > 0 for v in moves["0.weight"][8:
 # Quizzes explain every option, right or wrong. Start easy, then try the harder ones.
 
 # %%
-from freezelab.quiz import flashcards, show
+from freezelab.quiz import flashcards
 
 show(topic="requires_grad", difficulty="easy")
 

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (freezelab)
 #     language: python
@@ -34,6 +36,7 @@ from torch import nn
 
 from freezelab.device import describe_device, pick_device, seed_everything
 from freezelab.inspect import count_parameters, freeze_map, summary, trainable_names
+from freezelab.quiz import show
 
 device = pick_device()
 seed_everything(0)
@@ -55,6 +58,9 @@ print(describe_device())
 # tensors, how many elements?
 
 # %%
+show(ids=["cnt-predict-sequential"])
+
+# %%
 torch.manual_seed(0)
 model = nn.Sequential(nn.Linear(10, 5), nn.ReLU(), nn.Linear(5, 2)).to(device)
 
@@ -69,6 +75,9 @@ print("elements:", sum(p.numel() for p in model.parameters()))
 # `ReLU` has no parameters at all. So: **4 tensors, 67 elements.**
 #
 # **Commit to your answer:** freeze the first layer. What does each count below print?
+
+# %%
+show(ids=["cnt-predict-freeze-first"])
 
 # %% tags=["check-output"]
 model[0].requires_grad_(False)
@@ -110,6 +119,9 @@ print(summary(model))
 # How many elements does each method report?
 
 # %%
+show(ids=["cnt-predict-tied"])
+
+# %%
 class TinyLM(nn.Module):
     """Embedding -> Linear back to the vocabulary, with the two weights tied."""
 
@@ -147,8 +159,7 @@ print("decoder.weight.requires_grad:", lm.decoder.weight.requires_grad)
 # ## 4. Lazy modules have no size until they see data
 #
 # `nn.LazyLinear(out_features)` works out `in_features` from the first batch it receives. Until then its
-# weight is an `UninitializedParameter`: it has no shape, so it cannot be counted (or frozen in a
-# meaningful way — freeze *after* the first forward pass).
+# weight is an `UninitializedParameter`: it has no shape, so it cannot be counted.
 
 # %% tags=["check-output"]
 lazy = nn.Sequential(nn.LazyLinear(8), nn.ReLU(), nn.Linear(8, 2))
@@ -160,6 +171,21 @@ lazy(torch.zeros(1, 20))  # one dummy batch fixes in_features = 20
 print("after one batch:", count_parameters(lazy))
 
 # %% [markdown]
+# Freezing, on the other hand, can come first — but only in the loop form that *assigns* the flag. The
+# method `requires_grad_(False)` is a tensor operation, and an uninitialised parameter refuses every one:
+
+# %% tags=["check-output"]
+lazy = nn.Sequential(nn.LazyLinear(8), nn.ReLU(), nn.Linear(8, 2))
+try:
+    lazy.requires_grad_(False)
+except ValueError as err:
+    print("module.requires_grad_(False):", str(err).split(" in ")[0])
+for p in lazy.parameters():
+    p.requires_grad = False  # a plain attribute assignment works on an uninitialised parameter
+lazy(torch.zeros(1, 20))
+print("after one batch, still frozen:", [p.requires_grad for p in lazy.parameters()])
+
+# %% [markdown]
 # ## 5. Real models, counted live
 #
 # torchvision builds any of its architectures offline with `weights=None`: random weights, exactly the
@@ -167,6 +193,9 @@ print("after one batch:", count_parameters(lazy))
 #
 # **Commit to your answer:** in a ResNet-50 with everything frozen and a fresh 5-class `fc` head, what
 # percentage of the elements trains? More or less than 1%?
+
+# %%
+show(ids=["cnt-predict-resnet50-share"])
 
 # %% tags=["check-output"]
 resnet50 = torchvision.models.resnet50(weights=None)
@@ -222,15 +251,33 @@ print(f"layer4 holds {100 * share:.0f}% of all elements")
 
 # %% [markdown]
 # Almost three quarters of ResNet-18's elements sit in `layer4` (printed above): the last stage is the
-# heaviest. Keep that in mind for lesson 7: training the *last* stage costs most of the parameters but
-# little of the compute, while the early stages are small in parameters yet run on the largest
-# feature maps.
+# heaviest in parameters. Compute is another matter. A convolution applies its weights at every position
+# of its feature map, and each ResNet stage halves the map's height and width (4x fewer positions) while
+# doubling the channels (4x more weights per position): every stage costs about the same arithmetic.
+# PyTorch's `FlopCounterMode` counts it for one 224x224 image:
+
+# %% tags=["check-output"]
+from torch.utils.flop_counter import FlopCounterMode
+
+with FlopCounterMode(display=False) as flops, torch.no_grad():
+    resnet18.eval()(torch.zeros(1, 3, 224, 224))
+total_flops = flops.get_total_flops()
+for stage in ("conv1", "layer1", "layer2", "layer3", "layer4", "fc"):
+    share = sum(flops.get_flop_counts()[f"ResNet.{stage}"].values()) / total_flops
+    elements = sum(p.numel() for p in resnet18.get_submodule(stage).parameters())
+    print(f"{stage:7} {100 * elements / count_parameters(resnet18).total:5.1f}% of the elements, "
+          f"{100 * share:5.1f}% of the forward FLOPs")
+
+# %% [markdown]
+# `layer4` holds 72% of the elements but only about 23% of the forward compute; `layer1` holds 1% and
+# costs slightly more. Parameter counts tell you the memory for gradients and optimizer state; they do
+# not tell you the compute. Lesson 7 measures what freezing each end saves in time.
 
 # %% [markdown]
 # ## Check yourself
 
 # %%
-from freezelab.quiz import flashcards, show
+from freezelab.quiz import flashcards
 
 show(topic="counting", difficulty="easy")
 
@@ -247,7 +294,9 @@ show(topic="counting", difficulty="hard")
 #   p.requires_grad)` counts **elements**. Report trainable / total / percentage, with enough decimals.
 # - `parameters()` counts a shared tensor once; `state_dict()` and `remove_duplicate=False` do not (and
 #   `state_dict()` also holds buffers).
-# - Lazy modules must see one batch before they can be counted or frozen.
+# - Lazy modules must see one batch before they can be counted; to freeze one earlier, assign
+#   `p.requires_grad = False` in a loop (the method `requires_grad_` raises on it).
+# - Parameters are not compute: ResNet-18's `layer4` holds 72% of the elements and about 23% of the FLOPs.
 # - `weights=None` gives the real architecture offline: ResNet-18 has 11.7M elements, ResNet-50 23.5M;
 #   a new 5-class head on a frozen ResNet-50 trains 10,245 of them.
 #

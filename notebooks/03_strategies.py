@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (freezelab)
 #     language: python
@@ -19,7 +21,8 @@
 #
 # By the end you can:
 # - freeze everything but the head, or freeze by name / prefix (and avoid the substring trap);
-# - freeze partially — early layers frozen, late layers trained — and say why (Yosinski et al. 2014);
+# - freeze partially — early layers frozen, late layers trained — and say what Yosinski et al. (2014)
+#   really found about it;
 # - unfreeze a stage later on;
 # - replace the head in torchvision families: `fc` (ResNet), `classifier[-1]` (MobileNet, VGG,
 #   EfficientNet) — and see what goes wrong if you replace the whole `classifier`;
@@ -38,6 +41,7 @@ from torch import nn
 from freezelab.backbones import load_pretrained
 from freezelab.device import describe_device, pick_device, seed_everything
 from freezelab.inspect import count_parameters, trainable_names
+from freezelab.quiz import show
 from freezelab.strategies import freeze_all_but, head_run
 
 device = pick_device()
@@ -67,6 +71,9 @@ print("trainable:", trainable_names(model))
 # **Commit to your answer:** we freeze everything and *then* assign a new `fc`. Is the new head
 # trainable?
 
+# %%
+show(ids=["str-predict-new-head"])
+
 # %% tags=["check-output"]
 model = load_pretrained()
 model.requires_grad_(False)
@@ -84,6 +91,9 @@ print("trainable:", trainable_names(model))
 #
 # **Commit to your answer:** we want to freeze the stem (`conv1`, `bn1`) only, and write
 # `if "bn1" in name or "conv1" in name`. Which parameters get frozen?
+
+# %%
+show(ids=["str-predict-substring"])
 
 # %% tags=["check-output"]
 model = load_pretrained()
@@ -112,11 +122,24 @@ print("frozen by module:", [n for n, p in model.named_parameters() if not p.requ
 # %% [markdown]
 # ## 3. Partial freezing: early layers general, late layers specific
 #
-# Yosinski et al. (2014) cut networks trained on one half of ImageNet at every layer and transplanted the
-# lower part into a network for the other half. The first layers transferred almost perfectly (they
-# detect edges, blobs and colours, useful for any images); the last layers were specific to their
-# original classes. Hence the classic recipe: **freeze the early stages, train the late ones and the
-# head.** How far down to train depends on how different the new task is (lesson 4 measures it).
+# Yosinski et al. (2014) split ImageNet's classes into two halves, trained a network on each, then
+# copied the first *n* layers of one into a network for the other half and trained the rest. Three
+# findings matter here:
+#
+# 1. **Generality falls with depth.** The first layers transferred almost perfectly (they detect edges,
+#    blobs and colours, useful for any images); the last layers were specific to their original classes,
+#    and the more distant the two tasks, the less the later layers transferred.
+# 2. **Keeping copied layers frozen hurt most in the middle.** Cutting the network between two middle
+#    layers and freezing the bottom part lost accuracy even when the copy came from the *same* task:
+#    neighbouring layers had co-adapted during training, and the fresh layers above could not re-learn
+#    that fragile fit on their own.
+# 3. **Fine-tuning the copied layers was best of all** — better than the frozen copies at every depth,
+#    and better even than training on the second half from scratch.
+#
+# So the paper supports "early layers are general", not "freeze them for the best accuracy". Partial
+# freezing — early stages frozen, late ones and the head trained — is a trade-off: far cheaper, safer with
+# a badly chosen learning rate, and often close to full fine-tuning when the new task is near the source.
+# Where to cut, and whether to freeze at all, is measured on validation data (lesson 4).
 #
 # `freeze_all_but` from `freezelab.strategies` is the two-line recipe from section 1 with a list:
 
@@ -178,6 +201,9 @@ for name, net in (("resnet18", resnet), ("mobilenet_v3_small", mobilenet)):
 # **Commit to your answer:** what goes wrong if we replace MobileNet's *whole* classifier with
 # `nn.Linear(1024, 5)` — 1024 being the in-features of the last layer we saw above?
 
+# %%
+show(ids=["str-predict-classifier"])
+
 # %% tags=["check-output"]
 broken = torchvision.models.mobilenet_v3_small(weights=None).eval()
 broken.classifier = nn.Linear(1024, 5)
@@ -205,6 +231,9 @@ except RuntimeError as err:
 # **Commit to your answer:** what if you pass *all* parameters, frozen ones included, to SGD with
 # momentum and weight decay? Weight decay shrinks every weight it touches... do the frozen weights move?
 
+# %%
+show(ids=["str-predict-all-params"])
+
 # %% tags=["check-output"]
 torch.manual_seed(0)
 model = freeze_all_but(load_pretrained(5), ["fc"]).to(device)
@@ -223,9 +252,10 @@ print("tensors with optimizer state:", len(optimizer.state), "of", len(list(mode
 # They do not move: PyTorch's optimizers skip any parameter whose `.grad` is `None`, and a frozen
 # parameter never gets a gradient — no update, no weight decay, no momentum buffer. So passing
 # everything is *usually* harmless here. Filter anyway: it states your intent, keeps optimizer state
-# small, and protects you from the case where a frozen tensor carries a zero gradient instead of `None`
-# (left over from before it was frozen, or from `zero_grad(set_to_none=False)`): then momentum and
-# weight decay *do* move it. Lesson 6 shows exactly that.
+# small, and protects you from the case where a frozen tensor in the optimizer carries a gradient tensor
+# instead of `None`: zeros from `zero_grad(set_to_none=False)` or in-place zeroing, which momentum and
+# weight decay still act on, or a stale gradient from a `backward()` before the freeze, which moves even
+# plain SGD. Lesson 6 shows both.
 
 # %% [markdown]
 # ## 7. A quick experiment: what should train?
@@ -246,6 +276,9 @@ print(getsource(head_run))
 
 # %% [markdown]
 # **Commit to your answer:** rank the three by test accuracy before you run the cell.
+
+# %%
+show(ids=["str-predict-rank"])
 
 # %%
 runs = {
@@ -270,7 +303,7 @@ plt.show()
 #
 # - **Pretrained features matter.** With the same 325 trainable numbers, the head on the pretrained
 #   backbone beats the head on a random backbone. The backbone never saw a 5 or a 9, yet its strokes
-#   and curves detectors still help — Yosinski's "general features" in miniature.
+#   and curves detectors still help — the general early features of Yosinski et al. in miniature.
 # - **Training the last stage helps when the classes are new.** Unfreezing `layer3` (58k numbers
 #   instead of 325) gives a clearly higher accuracy here: the last stage's features were specific to
 #   digits 0–4, and adapting them pays off even with 50 images.
@@ -289,7 +322,7 @@ print("all above chance (20%):", min(acc.values()) > 0.2)
 # ## Check yourself
 
 # %%
-from freezelab.quiz import flashcards, show
+from freezelab.quiz import flashcards
 
 show(topic="strategies", difficulty="easy")
 
@@ -305,7 +338,10 @@ show(topic="strategies", difficulty="hard")
 # - Head only: `model.requires_grad_(False)`, then unfreeze or replace the head (new layers train by
 #   default).
 # - Freeze by name with `startswith` or `get_submodule`, never with a bare substring test.
-# - Partial freezing keeps the general early stages and adapts the specific late ones (Yosinski 2014).
+# - Early layers are general, late ones specific (Yosinski et al. 2014), so partial freezing keeps the
+#   early stages and adapts the late ones; but in that paper fine-tuning everything transferred was best,
+#   and freezing cut in the middle hurt (co-adapted layers). Freezing buys cost and safety; measure
+#   what it costs in accuracy.
 # - Replace `fc` in ResNets and `classifier[-1]` in MobileNet / VGG / EfficientNet — not the whole
 #   `classifier`.
 # - Give the optimizer `[p for p in model.parameters() if p.requires_grad]`; frozen parameters with

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (freezelab)
 #     language: python
@@ -40,6 +42,7 @@ from torch import nn
 from freezelab.backbones import load_pretrained
 from freezelab.data import loaders, target_task
 from freezelab.device import describe_device, pick_device, seed_everything
+from freezelab.quiz import show
 from freezelab.strategies import drift_run, freeze_all_but, frozen_bn_to_eval
 from freezelab.training import fit
 
@@ -63,6 +66,9 @@ batch = task.x_train[:64].to(device)
 # **Commit to your answer:** we freeze the whole backbone, put the model in train mode (as every
 # training loop does) and run *one forward pass*, no optimizer at all. Do the stem's running statistics
 # change?
+
+# %%
+show(ids=["pit-predict-bn-forward"])
 
 # %% tags=["check-output"]
 model = freeze_all_but(load_pretrained(), ["fc"]).to(device)
@@ -143,6 +149,9 @@ print("BatchNorm parameters left:", sum(isinstance(m, nn.BatchNorm2d) for m in m
 # stay in train mode?
 
 # %%
+show(ids=["pit-predict-bn-source"])
+
+# %%
 runs = {
     "frozen, BN in eval mode": drift_run(True, bn_eval=True, task_name="inverted", seed=0, device=device),
     "frozen, BN in train mode": drift_run(True, bn_eval=False, task_name="inverted", seed=0, device=device),
@@ -173,7 +182,10 @@ plt.show()
 #
 # Whether drifting statistics hurt the *target* task is another matter — sometimes re-estimating them
 # on the new data even helps. The point is that it is a choice you should make on purpose: by default,
-# a "frozen" BatchNorm network is not frozen.
+# a "frozen" BatchNorm network is not frozen. Libraries make the opposite choice on purpose: fastai's
+# `freeze()` and Lightning's fine-tuning callbacks leave BatchNorm layers *trainable* by default
+# (`train_bn=True`), weight, bias and running statistics alike, so that a frozen backbone can adapt its
+# normalisation to the new data. Pass `train_bn=False` if you want them frozen.
 
 # %% [markdown]
 # ### The side effect of the quick fix: `model.eval()` also switches off dropout
@@ -202,6 +214,9 @@ print("two forward passes identical:", torch.equal(model(batch), model(batch)))
 # **Commit to your answer:** the optimizer was built over `fc` only. We unfreeze `layer3` and take a
 # step. Does `layer3` get a gradient? Does it change?
 
+# %%
+show(ids=["pit-predict-stale-optimizer"])
+
 # %% tags=["check-output"]
 torch.manual_seed(0)
 model = freeze_all_but(load_pretrained(), ["fc"]).to(device)
@@ -225,8 +240,12 @@ print("layer3 changed:", changed)
 
 # %% [markdown]
 # **Fix:** register the newly unfrozen parameters with the optimizer as a new *param group*, usually with
-# a smaller learning rate than the head (the same mechanism as gradual unfreezing in ULMFiT, Howard &
-# Ruder 2018, and Lightning's `BackboneFinetuning`):
+# a smaller learning rate than the head. Unfreezing schedules are built on this call: ULMFiT's gradual
+# unfreezing (Howard & Ruder 2018) adds one more layer group per epoch, from the top down; Lightning's
+# `BackboneFinetuning` adds the *whole* backbone as one group at its unfreezing epoch (by default epoch
+# 10, at a tenth of the current learning rate, then doubles that rate each epoch until it matches).
+# fastai avoids the problem differently: its optimizer holds every layer group from the start, and
+# `freeze()` / `unfreeze()` only flip `requires_grad` (and clear the optimizer's state).
 
 # %% tags=["check-output"]
 optimizer.add_param_group({"params": model.layer3.parameters(), "lr": 1e-4})
@@ -243,11 +262,15 @@ print("layer3 changed:", step(model, optimizer))
 # - weight decay keeps shrinking it (`grad + wd * weight` is not zero);
 # - Adam / AdamW keep stepping with their running averages.
 #
-# Zero gradients appear with `optimizer.zero_grad(set_to_none=False)` (the default before PyTorch 2.0, and
-# still what some code bases write), or when a layer is frozen after a `backward()` left its gradient in
-# place.
+# Where do zero gradients come from, if a frozen parameter never gets a new one? From zeroing in place:
+# `optimizer.zero_grad(set_to_none=False)` (the default before PyTorch 2.0, and still what some code
+# bases write) or `p.grad.zero_()` in a hand-written loop turn the gradient a layer had *before* it was
+# frozen into zeros, and keep them there. The default `zero_grad()` sets it to `None` instead.
 #
 # **Commit to your answer:** which rows of the table below will print `True` ("the frozen layer moved")?
+
+# %%
+show(ids=["pit-predict-zero-grad-table"])
 
 # %% tags=["check-output"]
 def frozen_layer_moves(make_optimizer, set_to_none: bool) -> bool:
@@ -281,8 +304,37 @@ for name, make in optimizers.items():
 # SGD (zero gradient, zero update) left it alone. With `set_to_none=True` — the default since PyTorch 2.0
 # — the frozen layer's gradient is `None` and every optimizer skips it.
 #
-# **Fixes**, any one of them: call `zero_grad()` with its default `set_to_none=True`; set `p.grad = None`
-# when you freeze `p`; or rebuild the optimizer over the trainable parameters only after freezing.
+# A *stale* gradient is worse than a zero one. Freeze a layer between `backward()` and `step()` (or in a
+# gradient-accumulation loop that zeroes only every few steps) and its last gradient is still there:
+# even plain SGD applies it.
+
+# %% tags=["check-output"]
+torch.manual_seed(0)
+model = load_pretrained().to(device)
+frozen_bn_to_eval(model)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.01)  # plain SGD: no momentum, no weight decay
+nn.functional.cross_entropy(model(batch[:16]), targets[:16]).backward()
+model.layer1.requires_grad_(False)  # frozen after backward(), before step()
+weight_at_freeze = model.layer1.conv1.weight.detach().clone()
+optimizer.step()
+print("plain SGD moved the layer frozen after backward():",
+      not torch.equal(weight_at_freeze, model.layer1.conv1.weight))
+
+# %% [markdown]
+# **Fixes**, any one of them: call `zero_grad()` with its default `set_to_none=True` before the next
+# step; set `p.grad = None` when you freeze `p`; or rebuild the optimizer over the trainable parameters
+# only. The last one has a cost: a new optimizer starts with no state, so the parameters that *still*
+# train lose their momentum buffers or Adam averages too.
+
+# %% tags=["check-output"]
+optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+for _ in range(2):
+    optimizer.zero_grad()
+    nn.functional.cross_entropy(model(batch[:16]), targets[:16]).backward()
+    optimizer.step()
+print("fc has Adam state before rebuilding:", model.fc.weight in optimizer.state)
+optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+print("fc has Adam state after rebuilding: ", model.fc.weight in optimizer.state)
 
 # %% [markdown]
 # ## 4. Fake freezes (again, because they are everywhere)
@@ -306,6 +358,9 @@ print("after model.requires_grad_(False):", sum(p.requires_grad for p in model.p
 # ## 5. Freezing everything: nothing can learn
 #
 # **Commit to your answer:** every parameter is frozen and we start training. What happens?
+
+# %%
+show(ids=["pit-predict-nothing-trainable"])
 
 # %% tags=["check-output"]
 model = load_pretrained(5).to(device).requires_grad_(False)
@@ -369,7 +424,7 @@ print("new API default:", torchvision.models.ResNet18_Weights.DEFAULT)
 # ## Check yourself
 
 # %%
-from freezelab.quiz import flashcards, show
+from freezelab.quiz import flashcards
 
 show(topic="pitfalls", difficulty="easy")
 
@@ -387,7 +442,7 @@ show(topic="pitfalls", difficulty="hard")
 # | frozen backbone, yet old-task accuracy changes | BN running stats update in train mode | frozen BN to eval after every `model.train()` (`before_epoch`), or `FrozenBatchNorm2d` |
 # | head trains worse after "freezing with `model.eval()`" | `eval()` also disabled dropout | eval mode on the frozen BN layers only |
 # | unfrozen layer never changes | optimizer built before unfreezing | `optimizer.add_param_group({...})` |
-# | "frozen" weights still drift | zero grads + momentum / weight decay / Adam | `zero_grad()` (set_to_none), `p.grad = None`, or rebuild the optimizer |
+# | "frozen" weights still drift | zero grads + momentum / weight decay / Adam, or a stale gradient (any optimizer) | `zero_grad()` (set_to_none), `p.grad = None`, or rebuild the optimizer (drops the state of what still trains) |
 # | nothing frozen at all | `model.requires_grad = False`, `param.grad = ...` | `model.requires_grad_(False)` |
 # | loss flat, or "does not require grad" | everything frozen | unfreeze the head |
 # | pretrained features wrecked | backbone not frozen, large learning rate | freeze, or a small backbone learning rate |

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (freezelab)
 #     language: python
@@ -67,6 +69,9 @@ print(features)
 # validation accuracy? Will the validation loss keep going down?
 
 # %%
+show(ids=["ev-predict-overfit"])
+
+# %%
 head_2, history = overfit_head(features, k=2, seed=0, epochs=40)
 plot_history(history, title="head, 2 labels per class")
 plt.show()
@@ -82,10 +87,11 @@ print(f"validation loss was lowest after epoch {best + 1} and then rose from "
 # about wrong answers. That is overfitting, and the training curve alone would never show it.
 #
 # Good signs after freezing: validation loss falls and then flattens, validation accuracy climbs and
-# stays. Bad signs: a growing gap between train and validation, validation loss rising. A rising
-# validation loss does *not* mean "unfreeze more layers": with ten images, more trainable parameters
-# overfit faster. The cures are more labels, augmentation, fewer epochs (early stopping) or
-# regularisation.
+# stays. Bad signs: a growing gap between train and validation, validation loss rising. The cures for
+# overfitting are more labels, augmentation, fewer epochs (early stopping) or regularisation. Whether to
+# unfreeze more layers is a separate question: more trainable parameters memorise the training images
+# faster, yet they can still generalise better, so compare validation accuracy with and without (lesson 4
+# does, with few labels).
 #
 # With ten times more labels, the gap shrinks:
 
@@ -117,8 +123,8 @@ print(evaluation.report())
 #
 # ## 3. Precision, recall and F1 by hand
 #
-# A binary example (our seed document's): after freezing some layers, a classifier is tested on 100
-# positive and 100 negative cases.
+# A binary example, of the kind interview questions use: after freezing some layers, a classifier is
+# tested on 100 positive and 100 negative cases.
 #
 # |                 | predicted positive | predicted negative |
 # |-----------------|-------------------:|-------------------:|
@@ -126,6 +132,9 @@ print(evaluation.report())
 # | actual negative | FP = 10            | TN = 90            |
 #
 # **Commit to your answer:** compute precision, recall and F1 on paper first.
+
+# %%
+show(ids=["ev-predict-prf"])
 
 # %% tags=["check-output"]
 tp, fn, fp, tn = 85, 15, 10, 90
@@ -163,6 +172,9 @@ print("package helper agrees:", np.isclose(confusion_counts(tp, fn, fp, tn)["f1"
 # `sklearn.datasets.make_classification(weights=[0.98, 0.02])`.
 #
 # **Commit to your answer:** a "model" that calls *every* transaction legitimate. What is its accuracy?
+
+# %%
+show(ids=["ev-predict-always-legit"])
 
 # %% tags=["check-output"]
 x_train, x_test, y_train, y_test = fraud_data(seed=0)

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (freezelab)
 #     language: python
@@ -23,6 +25,7 @@ import torch
 from torch import nn
 
 from freezelab.device import describe_device, pick_device, seed_everything
+from freezelab.quiz import show
 
 device = pick_device()
 seed_everything(0)
@@ -46,8 +49,9 @@ print(describe_device())
 # |---|---|
 # | `model.requires_grad = False` | sets a plain attribute; freezes nothing |
 # | `param.grad = None` / `= False` | clears the gradient / raises `TypeError`; freezes nothing |
-# | `model.freeze()` | does not exist in PyTorch (fastai and Lightning have their own) |
+# | `model.freeze()` | does not exist in PyTorch; Lightning's also calls `eval()`, fastai's keeps BatchNorm trainable (`train_bn=True`) |
 # | `with torch.no_grad():` | records no graph for a block of code; the flags are untouched |
+# | `with torch.inference_mode():` | the same, and its outputs can never enter autograd: cache features to train on with `no_grad` |
 # | `model.eval()` | dropout off, BatchNorm uses running stats; weights still train |
 #
 # ### Count (lesson 2)
@@ -58,7 +62,9 @@ print(describe_device())
 # total     = sum(p.numel() for p in model.parameters())      # shared weights counted once
 # print(f"Trainable: {trainable:,} / Total: {total:,} ({100 * trainable / total:.2f}%)")
 # ```
-# Not `state_dict()` (double counts tied weights, includes buffers). Lazy modules: one forward pass first.
+# Not `state_dict()` (double counts tied weights, includes buffers). Lazy modules: one forward pass before
+# counting; to freeze one earlier, `p.requires_grad = False` in a loop (`requires_grad_` raises on it).
+# Parameters are not compute: ResNet-18's `layer4` holds 72% of the elements, about 23% of the FLOPs.
 #
 # ### Replace the head (lesson 3)
 #
@@ -90,25 +96,37 @@ print(describe_device())
 #         m.eval()
 # ```
 # or swap in `torchvision.ops.FrozenBatchNorm2d`. Whole-model `eval()` also disables dropout in the head.
+# fastai and Lightning do the opposite by default when they freeze: BatchNorm stays trainable (`train_bn=True`).
 #
 # ### Zero grads vs `None` (lesson 6)
 #
-# Optimizers skip `p.grad is None`, not zero gradients: with `zero_grad(set_to_none=False)`, momentum,
-# weight decay and Adam still move frozen weights. Keep the default `set_to_none=True`.
+# Optimizers skip `p.grad is None`, not zero gradients. A frozen parameter gets no new gradient, but the
+# one it had before the freeze stays until something clears it: the default `zero_grad()` sets it to
+# `None`; `zero_grad(set_to_none=False)` or `p.grad.zero_()` turn it into zeros, which momentum, weight
+# decay and Adam still act on; left stale (freeze between `backward()` and `step()`), it moves even plain
+# SGD. Rebuilding the optimizer over the trainable parameters also works, but drops the momentum / Adam
+# state of everything that still trains.
 #
 # ### Which strategy? (lessons 4, 5)
 #
-# | situation | start with |
-# |---|---|
-# | few labels, task close to the source | linear probe (freeze all, train the head) |
-# | few labels, new classes | head + last stage (partial freezing) |
-# | input-level shift (corruption, style) | also tune the *early* layers (Lee et al. 2023, surgical fine-tuning) |
-# | plenty of data, distant task | fine-tune everything (or from scratch) with a small learning rate |
-# | want the best of both | LP-FT: probe first, then fine-tune (Kumar et al. 2022) |
-# | long schedules | gradual unfreezing + layer-wise learning rates, ×1/2.6 per layer (ULMFiT, Howard & Ruder 2018) |
+# Few labels are not a reason to freeze on their own: in this course's runs, fine-tuning every layer with
+# a small learning rate beat the linear probe on all three target tasks at 10 labels per class. Freeze for
+# cost, memory or to keep the source task intact, and measure what it costs on validation data.
 #
-# Early layers are general, late layers specific (Yosinski et al. 2014). A large learning rate on a
-# pretrained backbone overwrites what it knew.
+# | situation | try first, then compare on validation data |
+# |---|---|
+# | any task | a linear probe (freeze all, new head): the cheap baseline to beat |
+# | a learning rate and a few epochs can be tuned | fine-tune everything, backbone rate 10–100× below the head's |
+# | tight compute or memory, or the source task must survive | freeze the backbone (cache its features), or train the last stage + head |
+# | input-level shift (corruptions, style) | tune the *first* block (Lee et al. 2023, surgical fine-tuning) |
+# | feature-level shift (same classes, new sub-populations) | tune the *middle* blocks (Lee et al. 2023) |
+# | output-level shift (labels or spurious correlations change) | tune the *last* layer (Lee et al. 2023) |
+# | out-of-distribution robustness matters | LP-FT: the head first, then everything (Kumar et al. 2022); its gain is out of distribution |
+# | schedules | two-phase: head, then the whole backbone (fastai `fine_tune`, Lightning `BackboneFinetuning`); one more layer group per epoch with rates ÷2.6 per layer is ULMFiT's gradual unfreezing (Howard & Ruder 2018) |
+#
+# Early layers are general, late layers specific (Yosinski et al. 2014) — and in that paper fine-tuning
+# the transferred layers beat keeping them frozen, which hurt most when cutting between co-adapted middle
+# layers. A learning rate too large for a pretrained backbone destroys what it knew.
 #
 # ### Speed (lesson 7)
 #
@@ -124,7 +142,7 @@ print(describe_device())
 #
 # ### Beyond freezing (lesson 9)
 #
-# BitFit trains only the biases (Zaken et al. 2022); LoRA adds a trainable low-rank update `B @ A` next
+# BitFit trains only the biases (Ben Zaken et al. 2022); LoRA adds a trainable low-rank update `B @ A` next
 # to a frozen weight (Hu et al. 2021). Both are freezing with a smarter choice of what stays trainable.
 
 # %% [markdown]
@@ -132,6 +150,9 @@ print(describe_device())
 #
 # **Commit to your answer:** on a frozen ResNet-18 with a new 5-class head, how many trainable
 # *tensors* and *elements* will the cheat-sheet lines report?
+
+# %%
+show(ids=["cnt-predict-resnet18-head"])
 
 # %% tags=["check-output"]
 import torchvision
@@ -173,7 +194,7 @@ print("trainable tensors before / after `model.requires_grad = False`:", before,
 # before clicking; every option explains itself.
 
 # %%
-from freezelab.quiz import flashcards, progress_overview, show
+from freezelab.quiz import flashcards, progress_overview
 
 show(tags="interview")
 
