@@ -109,8 +109,9 @@ Answer each question with one letter, as a string, for example `ANSWER_Q1 = "a"`
     public("ANSWER_Q2", 'assert ANSWER_Q2 in ("a", "b", "c", "d")'),
     hidden("ANSWER_Q2"),
     md("""
-**Q3.** You want `model.encoder` to stay exactly as it is for the rest of training while the head learns.
-Which line does that?
+**Q3.** You want the parameters of `model.encoder` (its weights and biases) to stop changing for the rest of
+training while the head learns. Which line does that? (BatchNorm running statistics are buffers, not parameters:
+they are a separate question, for assignment 3.)
 
 * a) `model.eval()`
 * b) Wrapping the encoder's forward pass in `with torch.no_grad():` for the first batch

@@ -68,8 +68,9 @@ assert all(p.requires_grad for p in net.parameters())
 ## 2. Freeze BatchNorm safely
 
 A BatchNorm layer keeps *running statistics* (`running_mean`, `running_var`). They are buffers, not parameters:
-`requires_grad=False` does not stop them, and in train mode every batch moves them. A frozen BatchNorm layer must
-be in eval mode. `model.train()` switches every layer back to train mode, so this has to be re-applied after it.
+`requires_grad=False` does not stop them, and in train mode every batch moves them. To keep a frozen BatchNorm
+layer really frozen, put it in eval mode (some libraries, fastai and Lightning among them, leave BatchNorm trainable
+by default instead). `model.train()` switches every layer back to train mode, so this has to be re-applied after it.
 
 `set_frozen_bn_eval(model)` puts every BatchNorm layer (1d, 2d or 3d) whose parameters are all frozen into eval
 mode, leaves every other layer as it is (trainable BatchNorm, and dropout, keep training), and returns the model.
@@ -85,12 +86,13 @@ assert [m.training for m in net] == [True, False, True, True, True]
     md("""
 ## 3. A gradual-unfreezing schedule
 
-ULMFiT, fastai's `fine_tune` and Lightning's `BackboneFinetuning` unfreeze a pretrained network from the top down,
-a block at a time. `gradual_unfreezer(optimizer, schedule, lr)` returns a function `before_epoch(model, epoch)`
-to be called at the start of every epoch, right after `model.train()` (`freezelab.training.fit` accepts it as
-`before_epoch=`). When `epoch` is a key of `schedule` (a dict such as `{2: "layer3", 4: "layer2"}`), it unfreezes
-that block with `unfreeze_and_add` at learning rate `lr`; at every epoch it puts frozen BatchNorm back in eval
-mode with `set_frozen_bn_eval`.
+ULMFiT (Howard & Ruder 2018) unfreezes a pretrained network gradually: from the top down, one more layer group
+per epoch. (fastai's `fine_tune` and Lightning's `BackboneFinetuning` are two-phase instead: the head alone, then
+the whole backbone at once.) `gradual_unfreezer(optimizer, schedule, lr)` returns a function
+`before_epoch(model, epoch)` to be called at the start of every epoch, right after `model.train()`
+(`freezelab.training.fit` accepts it as `before_epoch=`). When `epoch` is a key of `schedule` (a dict such as
+`{2: "layer3", 4: "layer2"}`), it unfreezes that block with `unfreeze_and_add` at learning rate `lr`; at every epoch
+it puts frozen BatchNorm back in eval mode with `set_frozen_bn_eval`.
 """),
     answer("gradual_unfreezer"),
     public("gradual_unfreezer", """
