@@ -2,11 +2,11 @@
 
 Run as `python -m freezelab.grading._zygote CTL_FD CONFIG_JSON` by `sandbox.Zygote.start`, inside bubblewrap
 or as a plain subprocess. It only ever obeys the trusted controller on CTL_FD; student code runs in forked
-children that never hold that socket. Three processes per submission in namespace mode:
+children that never hold that socket. Two processes per submission in namespace mode:
 
-    zygote -> C (new mount + PID namespace for its child) -> P (pid 1 there: mounts, reaps) -> S (student)
+    zygote -> P (pid 1 of a new PID namespace, own mount namespace: mounts, reaps) -> S (the student's code)
 
-When S ends, P kills everything left in the namespace; when C is killed, P dies by PDEATHSIG and the kernel
+When S ends, P kills everything left in the namespace; when the zygote kills P (timeout, kill), the kernel
 kills the whole namespace with it. In plain mode S is forked directly and the zygote, a child subreaper,
 kills every orphan left behind. This module imports nothing from freezelab so it starts fast and small.
 """
@@ -183,7 +183,7 @@ def _run_student(request: dict, sock_fd: int, out_fd: int, scratch: str, drop: s
 def _namespace_init(request: dict, sock_fd: int, out_fd: int, status_fd: int, drop: str) -> None:
     """P, pid 1 of a fresh PID + mount namespace: private /proc, /tmp and scratch, then reap S. Never returns."""
     try:
-        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        unshare(CLONE_NEWNS)
         mount("none", "/", "", MS_REC | MS_PRIVATE)
         for top in ("/", "/dev"):  # read-only here: their tmpfs is shared with the zygote and the next child
             mount("none", top, "", MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
@@ -236,28 +236,28 @@ class ZygoteServer:
         self.mode = config["mode"]  # "plain", "setuid" or "userns"
         self.top = self.pidfd = self.status_r = None
         self.scratch = None
+        self.pidns = os.open("/proc/self/ns/pid", os.O_RDONLY)
 
     def spawn(self, request: dict, fds: list[int]) -> None:
         sock_fd, out_fd = fds
         status_r, status_w = os.pipe()
         scratch = SCRATCH if self.mode != "plain" else tempfile.mkdtemp(dir=self.config["scratch_root"])
-        pid = os.fork()
+        if self.mode != "plain":  # the next child is pid 1 of a new PID namespace
+            unshare(CLONE_NEWPID)
+        pid = -1
+        try:
+            pid = os.fork()
+        finally:
+            if self.mode != "plain" and pid != 0:  # back to forking into our own namespace (for the next one)
+                _call(_libc.setns(self.pidns, CLONE_NEWPID), "setns")
         if pid == 0:
             self.ctl.close()
             os.close(status_r)
+            prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
             if self.mode == "plain":
                 os.close(status_w)
-                prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
                 _run_student(request, sock_fd, out_fd, scratch, "")
-            try:  # C: its next child is pid 1 of a new PID namespace with its own mounts
-                prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-                unshare(CLONE_NEWNS | CLONE_NEWPID)
-                init = os.fork()
-                if init == 0:
-                    _namespace_init(request, sock_fd, out_fd, status_w, self.mode)
-                os.waitpid(init, 0)
-            finally:
-                os._exit(0)
+            _namespace_init(request, sock_fd, out_fd, status_w, self.mode)
         for fd in (sock_fd, out_fd, status_w):
             os.close(fd)
         self.top, self.pidfd, self.status_r, self.scratch = pid, os.pidfd_open(pid), status_r, scratch
@@ -293,7 +293,8 @@ class ZygoteServer:
                 kill_descendants()
                 return
             if message["op"] == "kill" and self.top:
-                # plain mode: S's whole tree is hunted by kill_descendants; namespaces: PDEATHSIG + pid 1.
+                # plain mode: S's whole tree is hunted by kill_descendants; namespaces: P is pid 1, its death
+                # kills every process of the namespace.
                 os.kill(self.top, signal.SIGKILL)
             elif message["op"] == "spawn":
                 if self.top:
