@@ -18,6 +18,8 @@ from typing import Any
 
 import nbformat
 
+from freezelab.grading.course import HIDDEN_PLACEHOLDER
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SOLUTIONS = ROOT / "solutions"
@@ -102,7 +104,8 @@ def test_cell_id(check_name: str, target: str) -> str:
 
 def hidden_cell_source(assignment: str, check_name: str, target: str) -> str:
     """A hidden test cell: import one check and call it on the learner's answer."""
-    return ("### BEGIN HIDDEN TESTS\n"
+    return (f"{HIDDEN_PLACEHOLDER}\n"  # what the released cell shows instead of a blank cell
+            "### BEGIN HIDDEN TESTS\n"
             f"from freezelab_checks.{assignment} import {check_name}\n"
             f"{check_name}({target})\n"
             "### END HIDDEN TESTS")

@@ -26,8 +26,11 @@ from freezelab_checks import REGISTRY, CheckFailed, checks_for  # noqa: E402
 from freezelab_checks._common import banned_helpers  # noqa: E402
 from submission import checks_of, load_submission, run_checks  # noqa: E402
 
+from freezelab.grading.course import HIDDEN_PLACEHOLDER  # noqa: E402
+
 ASSIGNMENTS = catalogue.ASSIGNMENTS
-HIDDEN_CELL = re.compile(r"### BEGIN HIDDEN TESTS\nfrom freezelab_checks\.(\w+) import (check_\w+)\n"
+HIDDEN_CELL = re.compile(re.escape(HIDDEN_PLACEHOLDER) + r"\n"  # the one line a released hidden cell shows
+                         r"### BEGIN HIDDEN TESTS\nfrom freezelab_checks\.(\w+) import (check_\w+)\n"
                          r"(check_\w+)\((\w+)\)\n### END HIDDEN TESTS")
 
 
@@ -71,7 +74,9 @@ def test_solution_regions_are_the_solutions(assignment: str) -> None:
     for name, cell in cells.items():
         # Without the two marker lines, the answer cell is exactly the code in solutions/.
         kept = [line for line in cell.source.splitlines() if not re.fullmatch(r"\s*### (BEGIN|END) SOLUTION", line)]
-        assert "\n".join(kept) == catalogue.reference_source(assignment, name), name
+        text, reference = "\n".join(kept), catalogue.reference_source(assignment, name)
+        intro = text[:len(text) - len(reference)]  # comment lines above the answer (e.g. naming the variable)
+        assert text.endswith(reference) and all(ln.startswith("#") for ln in intro.splitlines()), name
         assert cell.source.count("### BEGIN SOLUTION") == 1
 
 

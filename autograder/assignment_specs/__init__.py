@@ -8,6 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 CELL_KINDS = ("md", "setup", "answer", "public", "hidden", "free")
+# A multiple-choice answer cell, as released, names its variable (the solution region becomes a stub), and its
+# public test says what is wrong with the value.
+MCQ_INTRO = '# Your answer: one letter in quotes, e.g. {0} = "a". Write it in place of the two lines below.'
+MCQ_PUBLIC = 'assert {0} in ("a", "b", "c", "d"), f"{0} must be one letter in quotes, a to d; it is {{{0}!r}}"'
 
 
 def md(text: str) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """Assignment 1: freezing basics (freeze, unfreeze, count, freeze by name)."""
 
-from . import answer, free, hidden, md, public, setup
+from . import MCQ_INTRO, MCQ_PUBLIC, answer, free, hidden, md, public, setup
 
 CELLS = [
     md("""
@@ -38,10 +38,15 @@ Both functions change the module in place and return it, so that `model = freeze
     answer("unfreeze_module"),
     public("freeze_module", """
 net = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
-assert freeze_module(net) is net
-assert not any(p.requires_grad for p in net.parameters())
-assert unfreeze_module(net) is net
-assert all(p.requires_grad for p in net.parameters())
+assert freeze_module(net) is net, "freeze_module must return the module it was given"
+still = [n for n, p in net.named_parameters() if p.requires_grad]
+assert not still, f"after freeze_module these parameters still have requires_grad=True: {still}"
+"""),
+    public("unfreeze_module", """
+net = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2)).requires_grad_(False)
+assert unfreeze_module(net) is net, "unfreeze_module must return the module it was given"
+frozen = [n for n, p in net.named_parameters() if not p.requires_grad]
+assert not frozen, f"after unfreeze_module these parameters are still frozen: {frozen}"
 """),
     hidden("freeze_module"),
     hidden("unfreeze_module"),
@@ -57,10 +62,12 @@ BatchNorm's running statistics are buffers, not parameters.
     answer("count_parameters"),
     public("count_parameters", """
 net = nn.Sequential(nn.Linear(10, 5), nn.ReLU(), nn.Linear(5, 2))
-assert count_parameters(net) == 67
+n = count_parameters(net)
+assert n == 67, f"counted {n}; this model has 67 parameter elements (10*5 + 5 + 5*2 + 2)"
 for p in net[0].parameters():
     p.requires_grad = False
-assert count_parameters(net, trainable_only=True) == 12
+n = count_parameters(net, trainable_only=True)
+assert n == 12, f"counted {n} trainable; with the first layer frozen 12 elements train (5*2 + 2)"
 """),
     hidden("count_parameters"),
     md("""
@@ -77,7 +84,8 @@ that a typo never half-freezes a model. Return the model.
     public("freeze_by_name", """
 net = nn.Sequential(OrderedDict(body=nn.Linear(4, 4), head=nn.Linear(4, 2)))
 freeze_by_name(net, ["body", "head.bias"])
-assert [n for n, p in net.named_parameters() if p.requires_grad] == ["head.weight"]
+trainable = [n for n, p in net.named_parameters() if p.requires_grad]
+assert trainable == ["head.weight"], f"only head.weight should still train, but these do: {trainable}"
 """),
     hidden("freeze_by_name"),
     md("""
@@ -93,8 +101,8 @@ Answer each question with one letter, as a string, for example `ANSWER_Q1 = "a"`
 * c) Nothing: the line only stores a new Python attribute on the module; both parameters keep training.
 * d) PyTorch raises an AttributeError.
 """),
-    answer("ANSWER_Q1"),
-    public("ANSWER_Q1", 'assert ANSWER_Q1 in ("a", "b", "c", "d")'),
+    answer("ANSWER_Q1", MCQ_INTRO.format("ANSWER_Q1")),
+    public("ANSWER_Q1", MCQ_PUBLIC.format("ANSWER_Q1")),
     hidden("ANSWER_Q1"),
     md("""
 **Q2.** For `net = nn.Sequential(nn.Linear(10, 5), nn.ReLU(), nn.Linear(5, 2))`, after
@@ -105,8 +113,8 @@ Answer each question with one letter, as a string, for example `ANSWER_Q1 = "a"`
 * c) 55
 * d) 67
 """),
-    answer("ANSWER_Q2"),
-    public("ANSWER_Q2", 'assert ANSWER_Q2 in ("a", "b", "c", "d")'),
+    answer("ANSWER_Q2", MCQ_INTRO.format("ANSWER_Q2")),
+    public("ANSWER_Q2", MCQ_PUBLIC.format("ANSWER_Q2")),
     hidden("ANSWER_Q2"),
     md("""
 **Q3.** You want the parameters of `model.encoder` (its weights and biases) to stop changing for the rest of
@@ -118,8 +126,8 @@ they are a separate question, for assignment 3.)
 * c) `model.encoder.requires_grad_(False)`
 * d) `for p in model.encoder.parameters(): p.grad = None`
 """),
-    answer("ANSWER_Q3"),
-    public("ANSWER_Q3", 'assert ANSWER_Q3 in ("a", "b", "c", "d")'),
+    answer("ANSWER_Q3", MCQ_INTRO.format("ANSWER_Q3")),
+    public("ANSWER_Q3", MCQ_PUBLIC.format("ANSWER_Q3")),
     hidden("ANSWER_Q3"),
     md("""
 ## 5. In your own words (3 points, graded by hand)

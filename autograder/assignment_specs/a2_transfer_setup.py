@@ -1,6 +1,6 @@
 """Assignment 2: transfer set-up (new heads, feature extractors, optimizers, layer-wise learning rates)."""
 
-from . import answer, free, hidden, md, public, setup
+from . import MCQ_INTRO, MCQ_PUBLIC, answer, free, hidden, md, public, setup
 
 CELLS = [
     md("""
@@ -34,7 +34,8 @@ model's **trainable** parameters only.
 m = TinyResNet(num_classes=5).requires_grad_(False)
 m.fc.requires_grad_(True)
 opt = trainable_optimizer(m, 0.01)
-assert sum(len(g["params"]) for g in opt.param_groups) == 2
+n = sum(len(g["params"]) for g in opt.param_groups)
+assert n == 2, f"the optimizer holds {n} tensors; only the 2 trainable ones (fc.weight, fc.bias) belong there"
 """),
     hidden("trainable_optimizer"),
     md("""
@@ -47,7 +48,8 @@ Layers near the input hold general features and should move slowly; the head sho
 * one group per **top-level child** of the model (`model.children()`, in order) that has trainable parameters;
   children without trainable parameters get no group;
 * a group holds that child's trainable parameters only; a tensor shared by two children goes in the first
-  child's group only (PyTorch refuses a tensor in two groups);
+  child's group only (PyTorch refuses a tensor in two groups); a child whose trainable parameters all went to
+  an earlier child that way gets **no** group (never an empty one), and does not count as a level below;
 * the last group gets `base_lr`, the one before it `base_lr / decay`, then `base_lr / decay**2`, and so on
   (2.6 is the factor used by ULMFiT).
 """),
@@ -55,7 +57,8 @@ Layers near the input hold general features and should move slowly; the head sho
     public("layerwise_param_groups", """
 net = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 2))
 groups = layerwise_param_groups(net, 0.1, decay=10)
-assert [round(g["lr"], 6) for g in groups] == [0.01, 0.1]
+lrs = [round(g["lr"], 6) for g in groups]
+assert lrs == [0.01, 0.1], f"learning rates {lrs}; expected [0.01, 0.1]: input layer first, the head gets base_lr"
 """),
     hidden("layerwise_param_groups"),
     md("""
@@ -75,9 +78,10 @@ Read the input size from the old head; do not write numbers such as 512 in. If y
     answer("replace_head"),
     public("replace_head", """
 m = replace_head(torchvision.models.resnet18(weights=None), 10)
-assert isinstance(m.fc, nn.Linear) and m.fc.out_features == 10
+assert isinstance(m.fc, nn.Linear) and m.fc.out_features == 10, f"resnet18's head should be Linear(512, 10): {m.fc}"
 m = replace_head(torchvision.models.mobilenet_v2(weights=None), 3)
-assert m.classifier[-1].out_features == 3 and isinstance(m.classifier[0], nn.Dropout)
+assert m.classifier[-1].out_features == 3, f"mobilenet_v2's last classifier layer should have 3 outputs: {m.classifier}"
+assert isinstance(m.classifier[0], nn.Dropout), "keep mobilenet_v2's Dropout: replace only the final Linear"
 """),
     hidden("replace_head"),
     md("""
@@ -89,7 +93,8 @@ network is frozen and a new, trainable head is attached (use `replace_head`). Re
     answer("feature_extractor"),
     public("feature_extractor", """
 m = feature_extractor(TinyResNet(num_classes=5), 4)
-assert [n for n, p in m.named_parameters() if p.requires_grad] == ["fc.weight", "fc.bias"]
+trainable = [n for n, p in m.named_parameters() if p.requires_grad]
+assert trainable == ["fc.weight", "fc.bias"], f"only the new head should train, but these do: {trainable}"
 """),
     hidden("feature_extractor"),
     md("""
@@ -104,8 +109,8 @@ Answer with one letter as a string, e.g. `ANSWER_Q1 = "a"`.
 * c) `model.features[-1]`
 * d) `model.classifier[-1]`, keeping `model.classifier[0]` (dropout)
 """),
-    answer("ANSWER_Q1"),
-    public("ANSWER_Q1", 'assert ANSWER_Q1 in ("a", "b", "c", "d")'),
+    answer("ANSWER_Q1", MCQ_INTRO.format("ANSWER_Q1")),
+    public("ANSWER_Q1", MCQ_PUBLIC.format("ANSWER_Q1")),
     hidden("ANSWER_Q1"),
     md("""
 **Q2.** A ResNet-50 gets a new 5-class head and everything else is frozen. How many parameter elements train?
@@ -115,8 +120,8 @@ Answer with one letter as a string, e.g. `ANSWER_Q1 = "a"`.
 * c) about 23.5 million
 * d) about 25.6 million
 """),
-    answer("ANSWER_Q2"),
-    public("ANSWER_Q2", 'assert ANSWER_Q2 in ("a", "b", "c", "d")'),
+    answer("ANSWER_Q2", MCQ_INTRO.format("ANSWER_Q2")),
+    public("ANSWER_Q2", MCQ_PUBLIC.format("ANSWER_Q2")),
     hidden("ANSWER_Q2"),
     md("""
 **Q3.** Why pass only the trainable parameters to the optimizer, rather than `model.parameters()`?
@@ -128,8 +133,8 @@ Answer with one letter as a string, e.g. `ANSWER_Q1 = "a"`.
 * c) Because frozen parameters make the forward pass slower.
 * d) It makes no difference at all.
 """),
-    answer("ANSWER_Q3"),
-    public("ANSWER_Q3", 'assert ANSWER_Q3 in ("a", "b", "c", "d")'),
+    answer("ANSWER_Q3", MCQ_INTRO.format("ANSWER_Q3")),
+    public("ANSWER_Q3", MCQ_PUBLIC.format("ANSWER_Q3")),
     hidden("ANSWER_Q3"),
     md("""
 ## 6. In your own words (graded by hand)

@@ -1,6 +1,6 @@
 """Assignment 3: a fine-tuning workflow (BatchNorm-safe freezing, gradual unfreezing, a two-phase run)."""
 
-from . import answer, free, hidden, md, public, setup
+from . import MCQ_INTRO, MCQ_PUBLIC, answer, free, hidden, md, public, setup
 
 CELLS = [
     md("""
@@ -40,8 +40,8 @@ string, e.g. `ANSWER_Q1 = "a"`.
 * c) Their weight and bias are updated, because BatchNorm ignores `requires_grad`.
 * d) PyTorch raises an error because frozen BatchNorm cannot run in train mode.
 """),
-    answer("ANSWER_Q1"),
-    public("ANSWER_Q1", 'assert ANSWER_Q1 in ("a", "b", "c", "d")'),
+    answer("ANSWER_Q1", MCQ_INTRO.format("ANSWER_Q1")),
+    public("ANSWER_Q1", MCQ_PUBLIC.format("ANSWER_Q1")),
     hidden("ANSWER_Q1"),
     md("""
 ## 1. Unfreeze a block and tell the optimizer
@@ -60,8 +60,10 @@ net = nn.Sequential(nn.Linear(3, 3), nn.Linear(3, 2)).requires_grad_(False)
 net[1].requires_grad_(True)
 opt = torch.optim.SGD(net[1].parameters(), lr=0.1)
 unfreeze_and_add(net, opt, "0", 0.01)
-assert len(opt.param_groups) == 2 and opt.param_groups[1]["lr"] == 0.01
-assert all(p.requires_grad for p in net.parameters())
+assert len(opt.param_groups) == 2, f"expected 2 param groups (the old one and the new block), got {len(opt.param_groups)}"
+assert opt.param_groups[1]["lr"] == 0.01, f"the new group's lr is {opt.param_groups[1]['lr']}, not 0.01"
+frozen = [n for n, p in net.named_parameters() if not p.requires_grad]
+assert not frozen, f"still frozen after unfreeze_and_add: {frozen}"
 """),
     hidden("unfreeze_and_add"),
     md("""
@@ -80,7 +82,9 @@ mode, leaves every other layer as it is (trainable BatchNorm, and dropout, keep 
 net = nn.Sequential(nn.Linear(3, 3), nn.BatchNorm1d(3), nn.Dropout(), nn.Linear(3, 2), nn.BatchNorm1d(2))
 net[1].requires_grad_(False)
 set_frozen_bn_eval(net.train())
-assert [m.training for m in net] == [True, False, True, True, True]
+modes = [m.training for m in net]
+assert modes == [True, False, True, True, True], (
+    f"training flags {modes}; only the frozen BatchNorm (index 1) should be in eval mode")
 """),
     hidden("set_frozen_bn_eval"),
     md("""
@@ -101,9 +105,9 @@ net[1].requires_grad_(True)
 opt = torch.optim.SGD(net[1].parameters(), lr=0.1)
 hook = gradual_unfreezer(opt, {1: "0"}, 0.01)
 hook(net, 0)
-assert len(opt.param_groups) == 1
+assert len(opt.param_groups) == 1, "epoch 0 is not in the schedule: nothing should be unfrozen yet"
 hook(net, 1)
-assert len(opt.param_groups) == 2
+assert len(opt.param_groups) == 2, "at epoch 1 the schedule unfreezes block '0': a new param group is expected"
 """),
     hidden("gradual_unfreezer"),
     md("""
@@ -127,7 +131,8 @@ model = load_pretrained(num_classes=5)
 model.fc = nn.Linear(model.fc.in_features, task.num_classes)
 stem = model.bn1.running_mean.clone()
 model = two_phase_finetune(model, loaders(task, batch_size=32)["train"], head_epochs=1, finetune_epochs=1)
-assert torch.equal(model.bn1.running_mean, stem)
+assert torch.equal(model.bn1.running_mean, stem), (
+    "bn1's running statistics changed: the frozen stem's BatchNorm must stay in eval mode while training")
 """),
     hidden("two_phase_finetune"),
     md("""
@@ -143,8 +148,8 @@ Answer with one letter as a string, e.g. `ANSWER_Q2 = "a"`.
 * c) Its parameters get gradients but are never updated: the optimizer does not know them.
 * d) `backward()` raises an error.
 """),
-    answer("ANSWER_Q2"),
-    public("ANSWER_Q2", 'assert ANSWER_Q2 in ("a", "b", "c", "d")'),
+    answer("ANSWER_Q2", MCQ_INTRO.format("ANSWER_Q2")),
+    public("ANSWER_Q2", MCQ_PUBLIC.format("ANSWER_Q2")),
     hidden("ANSWER_Q2"),
     md("""
 **Q3.** A layer trained for a while with `SGD(momentum=0.9)`, then was frozen, but its parameters are still in
@@ -156,8 +161,8 @@ the optimizer and the loop calls `optimizer.zero_grad(set_to_none=False)`. What 
 * c) PyTorch raises an error about frozen parameters in an optimizer.
 * d) Its gradients become None and the optimizer removes it.
 """),
-    answer("ANSWER_Q3"),
-    public("ANSWER_Q3", 'assert ANSWER_Q3 in ("a", "b", "c", "d")'),
+    answer("ANSWER_Q3", MCQ_INTRO.format("ANSWER_Q3")),
+    public("ANSWER_Q3", MCQ_PUBLIC.format("ANSWER_Q3")),
     hidden("ANSWER_Q3"),
     md("""
 ## 6. In your own words (graded by hand)

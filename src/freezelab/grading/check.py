@@ -93,6 +93,11 @@ def kernel_config(scratch: str) -> Config:
     return config
 
 
+def _has_code(source: str) -> bool:
+    """Whether a cell holds anything but blank lines and comments."""
+    return any(line.strip() and not line.strip().startswith("#") for line in source.splitlines())
+
+
 def load_notebook(path: Path):
     """Read a notebook or raise ValueError with one readable line."""
     if not path.is_file():
@@ -118,7 +123,7 @@ def run_public_tests(path: Path, timeout: int = 120, kernel: str | None = None) 
         if cell.cell_type == "code" and gid and gid.startswith("test_"):
             if HIDDEN_BEGIN in cell.source:
                 cell.source = strip_hidden(cell.source)
-            if cell.source.strip():  # released hidden-only cells are empty: nothing public to run
+            if _has_code(cell.source):  # a released hidden-only cell is a comment: nothing public to run
                 tests.append((i, gid))
     if not tests:
         raise ValueError(f"{path}: no test cells (grade_id test_...) found; is it an assignment notebook?")

@@ -18,6 +18,8 @@ SOLUTION_END = "### END " + "SOLUTION"
 HIDDEN_BEGIN = "### BEGIN " + "HIDDEN TESTS"
 HIDDEN_END = "### END " + "HIDDEN TESTS"
 CHECKS_PACKAGE = "freezelab" + "_checks"
+# The first line of every hidden test cell, above its hidden region: all that a released cell shows.
+HIDDEN_PLACEHOLDER = "# Hidden tests: they run when your work is graded and are not shown here."
 # What must never reach a student (searched for in the text of every bundled file).
 SECRET_MARKERS = ("BEGIN " + "SOLUTION", "BEGIN " + "HIDDEN TESTS", CHECKS_PACKAGE)
 
@@ -121,7 +123,8 @@ def strip_hidden(source: str) -> str:
     for line in source.splitlines():
         if line.strip().startswith(HIDDEN_BEGIN):
             hidden = True
-            out.append("# (hidden tests ran here; they are not shown)")
+            if not (out and out[-1].strip() == HIDDEN_PLACEHOLDER):  # the cell says so already
+                out.append("# (hidden tests ran here; they are not shown)")
         elif line.strip().startswith(HIDDEN_END):
             hidden = False
         elif not hidden:
