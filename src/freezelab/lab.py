@@ -1,8 +1,8 @@
 """`freezelab lab` and `freezelab formgrader`: open JupyterLab as a student or as the instructor.
 
-The student Lab is rooted at the course folder (lessons in notebooks/, assignments in assignments/ or
-autograder/release/), opens on the start page, hides the lesson sources and goldens, has none of
-nbgrader's instructor panels, and gives its terminals this environment's `freezelab` on PATH.
+The student Lab is rooted at the course folder (lessons in notebooks/, assignments in assignments/), opens
+on the start page, hides the lesson sources and goldens, has none of nbgrader's instructor panels, and
+gives its terminals this environment's `freezelab` on PATH.
 The instructor's `freezelab formgrader` opens nbgrader's formgrader on the course root.
 """
 
