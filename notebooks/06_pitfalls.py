@@ -26,6 +26,7 @@
 # 5. Freezing everything: nothing can learn
 # 6. Forgetting to freeze: the pretrained features drift away
 # 7. The old torchvision API: `resnet18(pretrained=True)`
+# 8. One call that checks for all of them: `freezelab.audit(model, optimizer)`
 #
 # Sources: Ioffe & Szegedy 2015 (BatchNorm); PyTorch docs for `BatchNorm2d`, `Optimizer.zero_grad`,
 # `Optimizer.add_param_group` and `torch.optim.SGD`; torchvision docs (`ops.FrozenBatchNorm2d`,
@@ -419,6 +420,32 @@ with warnings.catch_warnings(record=True) as caught:
     torchvision.models.resnet18(pretrained=False)
 print("warning:", str(caught[0].message).split(",")[0])
 print("new API default:", torchvision.models.ResNet18_Weights.DEFAULT)
+
+# %% [markdown]
+# ## 8. One call that checks for all of them: `freezelab.audit`
+#
+# `freezelab.audit(model, optimizer)` looks at a model and its optimizer (it changes nothing, runs
+# nothing) and reports the pitfalls of this lesson by a short code. Below, four of them at once, then the
+# fixes from the sections above; print `report` itself for messages that name the layers involved.
+
+# %% tags=["check-output"]
+import freezelab
+
+model = load_pretrained().to(device)
+nn.functional.cross_entropy(model(batch[:16]), targets[:16]).backward()  # gradients everywhere
+model.requires_grad_(False)
+model.fc.requires_grad_(True)
+optimizer = torch.optim.Adam(model.fc.parameters(), lr=1e-3)
+model.layer3.requires_grad_(True)  # pitfall 2: unfrozen after the optimizer was built
+model.requires_grad = False        # pitfall 4: a fake freeze
+model.train()                      # pitfall 1: frozen BatchNorm in train mode
+print("before the fixes:", freezelab.audit(model, optimizer).codes)
+
+optimizer.add_param_group({"params": model.layer3.parameters(), "lr": 1e-4})
+del model.requires_grad
+frozen_bn_to_eval(model)
+model.zero_grad()  # set_to_none=True: also clears the frozen layers' leftover gradients (pitfall 3)
+print("after the fixes: ", freezelab.audit(model, optimizer).codes)
 
 # %% [markdown]
 # ## Check yourself
