@@ -1,5 +1,6 @@
 """The sandbox API (freezelab.grading.sandbox): both modes, small children, every way a child can end."""
 
+import os
 import signal
 
 import pytest
@@ -131,3 +132,29 @@ def test_isolation_available_says_what_or_how_to_fix(monkeypatch):
     monkeypatch.setattr(sandbox, "_bwrap", lambda: None)
     ok, why = sandbox.isolation_available()
     assert not ok and "apt-get install bubblewrap" in why and "--no-sandbox" in why
+
+
+def test_a_dead_zygote_is_reported_and_restartable():
+    with Zygote(limits=SMALL, isolate=False, preload=()) as z:
+        child = z.spawn(SCRIPT, {"main.py": b"import time; time.sleep(30)"})
+        os.kill(z._proc.pid, signal.SIGKILL)  # the zygote dies under its child (e.g. the OOM killer)
+        outcome = child.wait(10)
+        child.sock.close()
+        assert outcome.reason == "killed" and outcome.exit_code is None
+        with pytest.raises(SandboxError, match="not started"):
+            z.spawn(SCRIPT)
+        z.start()
+        again, _ = run(z, "print('back')")
+        assert again.reason == "ok" and again.output == b"back\n"
+
+
+@pytest.mark.slow
+def test_torch_preloaded_memory_headroom():
+    """With torch imported (≈3.5 GB of address space already mapped) a child gets its full allowance on top."""
+    limits = Limits(memory_bytes=2 * 2**30, cpu_seconds=60, output_bytes=4096)
+    with Zygote(limits=limits, isolate=sandbox.isolation_available()[0]) as z:
+        assert z.info["rss_kb"] > 100_000 and "torch" in z.preload
+        fits, _ = run(z, "import torch\nx = torch.ones(2**28)\nprint(int(x.sum()))", timeout=60)
+        assert fits.reason == "ok" and fits.output == b"268435456\n", fits.output
+        too_big, _ = run(z, "import torch\nx = torch.empty(6 * 2**30, dtype=torch.uint8)", timeout=60)
+        assert too_big.reason == "memory" and b"can't allocate memory" in too_big.output

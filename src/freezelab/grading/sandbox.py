@@ -37,7 +37,7 @@ USERNS_HINT = ("allow unprivileged user namespaces (`sysctl kernel.unprivileged_
                "`sysctl kernel.apparmor_restrict_unprivileged_userns=0`) or grade as root")
 # Environment variables the sandboxed interpreter keeps (everything else is dropped: no secrets, no paths).
 PASS_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "FREEZELAB_DEVICE",
-            "FREEZELAB_CHECKPOINT", "FREEZELAB_DATA_DIR", "LANG", "TZ")
+            "FREEZELAB_CHECKPOINT", "LANG", "TZ")
 MEMORY_MARKERS = (b"MemoryError", b"can't allocate memory", b"std::bad_alloc", b"Cannot allocate memory")
 KILL_GRACE = 30.0  # seconds for the zygote to report a child it was told to kill
 
