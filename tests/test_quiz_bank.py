@@ -9,8 +9,8 @@ from collections import Counter
 import pytest
 
 from freezelab.quiz import load_bank
+from freezelab.quiz.answers import squash
 from freezelab.quiz.schema import DIFFICULTIES, TOPICS
-from freezelab.quiz.widgets import normalise
 
 BANK = load_bank()
 CODE_ITEMS = [i for i in BANK if i["type"] == "code-output"]
@@ -57,7 +57,7 @@ def test_choice_items_explain_every_option():
 @pytest.mark.parametrize("item", CODE_ITEMS, ids=lambda i: i["id"])
 def test_code_output_answer_is_what_the_code_prints(item):
     printed = run_snippet(item["code"])
-    assert normalise(printed) == normalise(item["answer"]), (
+    assert squash(printed) == squash(item["answer"]), (
         f"{item['id']}: stated {item['answer']!r}, code printed {printed!r}")
 
 

@@ -37,6 +37,8 @@ def write_bank(folder, items) -> str:
     ({"explanation": None}, "explanation"),
     ({"colour": "red"}, "colour"),
     ({"options": [{"text": "a", "feedback": "x"}, {"text": "b", "feedback": "y"}]}, "options"),
+    ({"tolerance": 0.01}, "tolerance"),       # only typed code-output items take one
+    ({"tolerance": -1}, "tolerance"),
 ])
 def test_broken_item_names_file_id_and_field(tmp_path, change, field):
     item = {**GOOD, **change}

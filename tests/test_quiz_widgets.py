@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from freezelab.quiz import flashcards, load_bank, progress_overview, reset_progress, show
 from freezelab.quiz import progress as prog
 from freezelab.quiz.widgets import (
+    REVEAL_AFTER,
     ChoiceWidget,
     FreeResponseWidget,
     MultiWidget,
@@ -40,7 +43,7 @@ def test_mcq_wrong_then_right_updates_feedback_and_score():
     quiz = show(ids=[item["id"]])
     q = quiz.questions[0]
     assert isinstance(q, ChoiceWidget)
-    assert "Score: 0 / 1" in quiz.score_label.value
+    assert "Score: 0 / 1 right on the first try" in quiz.score_label.value
     right, wrong = right_and_wrong(item)
     q.buttons[wrong].click()
     assert "Not quite" in q.feedback.value
@@ -49,7 +52,8 @@ def test_mcq_wrong_then_right_updates_feedback_and_score():
     q.buttons[right].click()
     assert "Correct" in q.feedback.value and "Why:" in q.feedback.value
     assert all(b.disabled for b in q.buttons)
-    assert "Score: 1 / 1" in quiz.score_label.value
+    # Right only after a wrong try: counted apart from first-try answers.
+    assert "Score: 0 / 1 right on the first try</strong>, 1 more after retrying" in quiz.score_label.value
     saved = prog.get(item["id"])
     assert saved["correct"] is True and saved["attempts"] == 2 and saved["first_try"] is False
 
@@ -96,6 +100,46 @@ def test_typed_code_output_ignores_whitespace():
     assert "Correct" in q.feedback.value and q.correct
 
 
+def test_typed_answer_accepts_compact_lists_and_thousands_separators():
+    lists = next(i for i in load_bank() if i["type"] == "code-output" and not i.get("options")
+                 and ", " in i["answer"] and "[" in i["answer"])
+    q = show(ids=[lists["id"]]).questions[0]
+    q.text.value = lists["answer"].replace(", ", ",").replace("[", "[ ")
+    assert "Correct" in q.feedback.value
+    big = next(i for i in load_bank() if i["type"] == "code-output" and not i.get("options")
+               and re.fullmatch(r"\d{5,}", i["answer"].strip()))
+    q = show(ids=[big["id"]]).questions[0]
+    q.text.value = f"{int(big['answer']):,}"
+    assert "Correct" in q.feedback.value
+
+
+def test_typed_answer_tolerance_comes_from_the_item():
+    item = dict(first("code-output", with_options=False), answer="0.895 0.85", id="tol-test")
+    strict = TypedOutputWidget(item)
+    strict.text.value = "0.8950 0.85"  # trailing zero: a different printout unless the item says otherwise
+    assert not strict.correct
+    lenient = TypedOutputWidget(dict(item, tolerance=0.001, id="tol-test-2"))
+    assert "off by up to 0.001" in lenient.inputs[1].value
+    lenient.text.value = "0.8950 0.851"
+    assert lenient.correct
+
+
+def test_typed_answer_is_revealed_after_three_wrong_tries():
+    item = first("code-output", with_options=False)
+    q = show(ids=[item["id"]]).questions[0]
+    assert f"shown after {REVEAL_AFTER} wrong tries" in q.inputs[1].value
+    for n in range(1, REVEAL_AFTER):
+        q.text.value = f"wrong {n}"
+        assert "Printed output" not in q.feedback.value
+        assert f"after {REVEAL_AFTER - n} more wrong" in q.feedback.value
+    q.text.value = "wrong again"
+    assert "here is the answer" in q.feedback.value and "Printed output" in q.feedback.value
+    assert not q.correct
+    # Reopened: the earlier misses still count.
+    again = show(ids=[item["id"]]).questions[0]
+    assert again.wrong == REVEAL_AFTER
+
+
 def test_predict_locks_before_revealing():
     item = first("predict", with_options=True)
     q = show(ids=[item["id"]]).questions[0]
@@ -117,6 +161,8 @@ def test_free_response_checklist_tallies_and_saves():
     q.text.value = "my explanation"
     q.reveal_button.click()
     assert q.checklist.layout.display == "" and "Model answer" in q.feedback.value
+    children = list(q.box.children)
+    assert children.index(q.feedback) < children.index(q.checklist)  # checklist after the model answer
     q.concepts[0].value = True
     assert f"1 / {len(item['checklist'])}" in q.tally_label.value
     assert prog.get(item["id"])["response"] == [item["checklist"][0]]
@@ -143,21 +189,40 @@ def test_reopened_quiz_shows_saved_progress():
     q = show(ids=[item["id"]]).questions[0]
     q.buttons[right_and_wrong(item)[0]].click()
     again = show(ids=[item["id"]])  # a fresh widget, as after reopening the notebook
-    assert "Score: 1 / 1" in again.score_label.value
+    assert "Score: 1 / 1 right on the first try" in again.score_label.value
     assert "Saved progress: correct" in again.questions[0].status.value
     reset_progress()
     assert "Score: 0 / 1" in show(ids=[item["id"]]).score_label.value
 
 
-def test_bundle_has_live_widget_and_static_html():
+def test_outputs_are_static_fallback_then_live_widget():
     item = first("mcq")
-    bundle = show(ids=[item["id"]])._repr_mimebundle_()
-    assert WIDGET_MIME in bundle
-    html = bundle["text/html"]
+    fallback, live = show(ids=[item["id"]]).outputs()
+    assert WIDGET_MIME in live and "text/html" not in live  # GitHub shows the fallback, once
+    html = fallback["text/html"]
+    assert "Run this cell to load the interactive quiz" in html and "freezelab-fallback" in html
     assert "<details><summary>Answer</summary>" in html
     assert all(o["text"].split("`")[0][:10] in html for o in item["options"])
-    deck_bundle = flashcards(topic="peft")._repr_mimebundle_()
-    assert WIDGET_MIME in deck_bundle and "<details>" in deck_bundle["text/html"]
+    deck_fallback, deck_live = flashcards(topic="peft").outputs()
+    assert WIDGET_MIME in deck_live and "interactive flashcards" in deck_fallback["text/html"]
+
+
+def test_headers_name_the_kind_not_the_id_and_code_is_highlighted():
+    item = next(i for i in load_bank() if i["type"] == "code-output" and not i.get("options"))
+    quiz = show(ids=[item["id"]])
+    head = quiz.questions[0].box.children[0].value
+    assert "Question 1 · What does this print?" in head
+    visible = re.sub(r"<[^>]+>", "", head)
+    assert item["id"] not in visible and f'data-item-id="{item["id"]}"' in head
+    assert "<span style=" in head  # Pygments colours, inline
+
+
+def test_option_text_renders_inline_code():
+    item = next(i for i in load_bank() if i["type"] == "mcq" and any("`" in o["text"] for o in i["options"]))
+    q = show(ids=[item["id"]]).questions[0]
+    texts = [row.children[1].value for row in q.inputs[0].children]
+    assert any("<code>" in t for t in texts) and not any("`" in t for t in texts)
+    assert [b.description for b in q.buttons] == list("ABCDEFGHIJ"[:len(item["options"])])
 
 
 def test_show_filters_and_rejects_bad_selections():
@@ -177,7 +242,7 @@ def test_progress_overview_counts_per_topic():
     show(ids=[item["id"]]).questions[0].buttons[right_and_wrong(item)[0]].click()
     html = progress_overview().data
     row = html.split(f"<td>{item['topic']}</td>")[1].split("</tr>")[0]
-    assert row.count("<td>1</td>") == 2  # answered 1, correct 1
+    assert row.endswith("<td>1</td><td>1</td><td>0</td>")  # answered 1, right first try 1, later 0
 
 
 def test_plain_text_repr_is_short_and_stable():
@@ -195,7 +260,8 @@ def test_flashcard_inside_a_quiz_flips_and_is_not_scored():
     assert "Back:" in q.feedback.value and card["answer"][:20] in q.feedback.value
     q.flip_button.click()
     assert q.feedback.value == ""
-    assert "Score: 0 / 0" in quiz.score_label.value and "(1 of 1 answered)" in quiz.score_label.value
+    assert "Practice only, nothing is scored" in quiz.score_label.value
+    assert "1 of 1 questions answered" in quiz.score_label.value
 
 
 def test_mixed_review_spreads_over_topics_and_tags_filter():

@@ -49,10 +49,12 @@ def progress_overview() -> HTML:
     for topic in TOPICS:
         ids = [i["id"] for i in bank if i["topic"] == topic]
         answered = sum(bool(saved.get(i, {}).get("answered")) for i in ids)
-        correct = sum(saved.get(i, {}).get("correct") is True for i in ids)
+        right = [saved.get(i, {}) for i in ids if saved.get(i, {}).get("correct") is True]
+        first = sum(r.get("first_try") is True for r in right)
         rows.append(f"<tr><td>{html.escape(topic)}</td><td>{len(ids)}</td>"
-                    f"<td>{answered}</td><td>{correct}</td></tr>")
+                    f"<td>{answered}</td><td>{first}</td><td>{len(right) - first}</td></tr>")
     return HTML("<table><caption>Quiz progress per topic</caption><thead><tr><th>topic</th>"
-                "<th>items</th><th>answered</th><th>correct</th></tr></thead>"
+                "<th>items</th><th>answered</th><th>right first try</th><th>right after retrying</th>"
+                "</tr></thead>"
                 f"<tbody>{''.join(rows)}</tbody></table>"
                 f"<p><small>saved in {html.escape(str(progress.progress_path()))}</small></p>")

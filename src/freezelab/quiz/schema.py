@@ -7,7 +7,7 @@ from typing import Any
 import jsonschema
 
 TOPICS = ("course", "requires_grad", "counting", "strategies", "transfer",
-          "workflows", "pitfalls", "speed", "evaluation", "peft")
+          "workflows", "pitfalls", "speed", "evaluation", "peft", "real_training")
 DIFFICULTIES = ("easy", "medium", "hard")
 TYPES = ("mcq", "multi", "code-output", "flashcard", "predict", "free-response")
 CHOICE_TYPES = ("mcq", "multi", "code-output", "predict")
@@ -38,6 +38,8 @@ ITEM_SCHEMA: dict[str, Any] = {
         "mistakes": {"type": "array", "items": _text},
         "checklist": {"type": "array", "minItems": 2, "items": _text},
         "check": _text,              # code whose asserts prove a choice item's answer
+        # typed code-output only: numbers may be written differently (0.50, 5e-1) and be off by this much
+        "tolerance": {"type": "number", "minimum": 0},
         "tags": {"type": "array", "items": _text},
         "source": _text,             # which seed the item re-writes, if any
     },
@@ -78,6 +80,9 @@ def validate_item(item: Any, path: str) -> None:
                         f"found {n_correct}")
     if item["type"] == "multi" and n_correct < 1:
         raise BankError(f"{_where(path, item, 'options')}: needs at least one correct option")
+    if "tolerance" in item and (item["type"] != "code-output" or options):
+        raise BankError(f"{_where(path, item, 'tolerance')}: only typed code-output items (no options) "
+                        "take a numeric tolerance")
     if item["type"] == "code-output" and options:
         right = next(o["text"] for o in options if o.get("correct"))
         if right.strip() != item["answer"].strip():

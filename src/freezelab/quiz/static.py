@@ -1,14 +1,31 @@
-"""Plain HTML for quiz items: what a notebook shows with no live kernel (GitHub, nbconvert)."""
+"""Plain HTML for quiz items: what a notebook shows with no live widget (reopened, GitHub, nbconvert)."""
 
 from __future__ import annotations
 
 import html
 import re
 
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexers import PythonLexer
+
 from .bank import Item
 
 LETTERS = "ABCDEFGHIJ"
+TYPE_LABELS = {"mcq": "Multiple choice", "multi": "Select all that apply",
+               "code-output": "What does this print?", "predict": "Predict, then check",
+               "free-response": "Explain in your own words", "flashcard": "Flashcard"}
 _INLINE_CODE = re.compile(r"`([^`]+)`")
+# Inline styles, so highlighting survives in widgets, exports and viewers without the Lab's CSS; the
+# fixed light background keeps Pygments' default colours readable (and above WCAG AA) in a dark theme.
+_HIGHLIGHT = HtmlFormatter(nowrap=True, noclasses=True, style="default")
+_PRE_STYLE = ("background:#f7f7f7;color:#1f1f1f;padding:6px 8px;border:1px solid #ddd;"
+              "border-radius:3px;white-space:pre-wrap;overflow-wrap:anywhere;line-height:1.4")
+# A reopened notebook has no widget models: hide the "Loading widget..." / "model not found" text that
+# JupyterLab draws for the widget output next to the fallback (a live widget's renderer has children, and
+# its own style hides the fallback instead; see widgets.STYLE).
+_HIDE_MISSING_WIDGET = ("<style>.jp-OutputArea:has(.freezelab-fallback) "
+                        ".jp-OutputArea-output.lm-Panel:not(:has(*)){display:none}</style>")
 
 
 def inline(text: str) -> str:
@@ -16,32 +33,49 @@ def inline(text: str) -> str:
     return _INLINE_CODE.sub(r"<code>\1</code>", html.escape(text.strip()))
 
 
+def plain(text: str) -> str:
+    """Text without the backticks of inline code (for tooltips and plain-text labels)."""
+    return _INLINE_CODE.sub(r"\1", text.strip())
+
+
+def option_list(options: list[dict]) -> str:
+    """Options lettered A, B, ... in the text itself (JupyterLab's CSS numbers every <ol> 1, 2, ...)."""
+    rows = "".join(f"<li><strong>{LETTERS[i]}.</strong> {inline(o['text'])}</li>" for i, o in enumerate(options))
+    return f'<ul style="list-style:none;padding-left:0.5em">{rows}</ul>'
+
+
 def paragraphs(text: str) -> str:
     """Blank-line separated paragraphs -> <p> blocks."""
     return "".join(f"<p>{inline(p)}</p>" for p in text.strip().split("\n\n") if p.strip())
 
 
-def code_block(code: str) -> str:
-    """A <pre> block for a code snippet."""
-    return f"<pre><code>{html.escape(code.rstrip())}</code></pre>"
+def code_block(code: str, python: bool = True) -> str:
+    """A <pre> block: Python highlighted, printed output (python=False) as plain text."""
+    body = (highlight(code.rstrip(), PythonLexer(), _HIGHLIGHT).rstrip("\n") if python
+            else html.escape(code.rstrip()))
+    return f'<pre class="freezelab-code" style="{_PRE_STYLE}"><code>{body}</code></pre>'
 
 
-def badge(item: Item) -> str:
-    """Type, level and topic as text (never colour alone)."""
-    return f"{item['type']} · {item['difficulty']} · {item['topic']}"
+def header(item: Item, number: int | None = None, show_topic: bool = False) -> str:
+    """'Question 2 · Multiple choice · easy': type and level in words; the id only as a tooltip."""
+    label = TYPE_LABELS[item["type"]]
+    head = f"Question {number} · {label}" if number and item["type"] != "flashcard" else label
+    extra = f" · {item['difficulty']}" + (f" · topic: {item['topic']}" if show_topic else "")
+    item_id = html.escape(item["id"])
+    return (f'<p class="freezelab-head" data-item-id="{item_id}" title="item id: {item_id}">'
+            f"<strong>{head}</strong>{extra}</p>")
 
 
-def question_html(item: Item) -> str:
-    """The prompt: label, question text and code."""
-    parts = [f"<p><strong>{badge(item)}</strong> <small>({html.escape(item['id'])})</small></p>",
-             paragraphs(item["question"])]
+def question_html(item: Item, number: int | None = None, show_topic: bool = False) -> str:
+    """The prompt: header, question text and code."""
+    parts = [header(item, number, show_topic), paragraphs(item["question"])]
     if item.get("code"):
         parts.append(code_block(item["code"]))
     return "".join(parts)
 
 
 def answer_html(item: Item) -> str:
-    """The answer, per-option feedback, explanation and common mistakes."""
+    """The answer, per-option feedback, explanation, concept checklist and common mistakes."""
     parts = []
     options = item.get("options", [])
     right = [f"{LETTERS[i]}. {inline(o['text'])}" for i, o in enumerate(options) if o.get("correct")]
@@ -50,7 +84,7 @@ def answer_html(item: Item) -> str:
     elif item.get("answer") and item["type"] != "code-output":
         parts.append(f"<div><strong>Answer:</strong> {paragraphs(item['answer'])}</div>")
     if item["type"] == "code-output":
-        parts.append(f"<p><strong>Printed output:</strong></p>{code_block(item['answer'])}")
+        parts.append(f"<p><strong>Printed output:</strong></p>{code_block(item['answer'], python=False)}")
     if options:
         rows = "".join(
             f"<li>{LETTERS[i]} ({'right' if o.get('correct') else 'wrong'}): {inline(o['feedback'])}</li>"
@@ -66,12 +100,11 @@ def answer_html(item: Item) -> str:
     return "".join(parts)
 
 
-def item_html(item: Item) -> str:
+def item_html(item: Item, number: int | None = None, show_topic: bool = False) -> str:
     """One item as static HTML: question, options, then collapsible hint and answer."""
-    parts = [question_html(item)]
+    parts = [question_html(item, number, show_topic)]
     if item.get("options"):
-        rows = "".join(f"<li>{inline(o['text'])}</li>" for o in item["options"])
-        parts.append(f'<ol type="A">{rows}</ol>')
+        parts.append(option_list(item["options"]))
     if item.get("hint"):
         parts.append(f"<details><summary>Hint</summary>{paragraphs(item['hint'])}</details>")
     label = "Back of the card" if item["type"] == "flashcard" else "Answer"
@@ -80,7 +113,12 @@ def item_html(item: Item) -> str:
 
 
 def quiz_html(items: list[Item], title: str = "Quiz") -> str:
-    """A whole quiz or deck as static HTML."""
-    body = "<hr>".join(item_html(item) for item in items)
-    return (f'<div class="freezelab-quiz"><h4>{html.escape(title)} ({len(items)} items)</h4>'
+    """A whole quiz or deck as static HTML, with a note that running the cell makes it interactive."""
+    mixed = len({item["topic"] for item in items}) > 1
+    body = "<hr>".join(item_html(item, n, mixed) for n, item in enumerate(items, 1))
+    kind = "flashcards" if all(item["type"] == "flashcard" for item in items) else "quiz"
+    return (f'{_HIDE_MISSING_WIDGET}<div class="freezelab-quiz freezelab-fallback">'
+            f"<h4>{html.escape(title)} ({len(items)} items)</h4>"
+            f"<p><em>Run this cell to load the interactive {kind}. Your answers are saved, so "
+            "nothing is lost.</em> Below: the questions, with the answers folded away.</p>"
             f"{body}</div>")

@@ -7,56 +7,105 @@ from collections.abc import Callable
 from typing import Any
 
 import ipywidgets as W
+from IPython.display import display
 
 from . import progress
+from .answers import matches
 from .bank import Item
-from .static import LETTERS, answer_html, inline, paragraphs, question_html, quiz_html
+from .static import (
+    LETTERS,
+    answer_html,
+    inline,
+    option_list,
+    paragraphs,
+    plain,
+    question_html,
+    quiz_html,
+)
 
-# Long option texts must wrap inside their buttons; text is left-aligned like a list.
-STYLE = W.HTML("<style>.freezelab-option.jupyter-button{white-space:normal;text-align:left;"
-               "height:auto;min-height:32px;padding:4px 8px;line-height:1.4}</style>")
+# Scoped to our widgets. Buttons size to their labels (ipywidgets' fixed width cut them off), borders and
+# padding count inside widths (100%-wide boxes plus padding made the stray horizontal scrollbars), and the
+# success / danger colours are darker than ipywidgets' so white text passes WCAG AA contrast.
+# The last rule hides the static fallback printed next to a live widget (see static.quiz_html).
+STYLE = W.HTML(
+    "<style>"
+    ".freezelab-widget,.freezelab-widget *{box-sizing:border-box}"
+    ".freezelab-widget .jupyter-button{width:auto;max-width:100%;height:auto;white-space:normal;"
+    "min-height:var(--jp-widgets-inline-height,28px)}"
+    ".freezelab-widget .freezelab-letter{min-width:3.5em;flex:0 0 auto}"
+    ".freezelab-widget .jupyter-button.mod-success{background-color:#1e6e34;color:#fff}"
+    ".freezelab-widget .jupyter-button.mod-danger{background-color:#a8231b;color:#fff}"
+    ".freezelab-widget .widget-html-content{white-space:normal}"
+    ".jp-OutputArea:has(.freezelab-widget)>.jp-OutputArea-child:has(.freezelab-fallback){display:none}"
+    "</style>")
 GRADED = ("mcq", "multi", "code-output")
+REVEAL_AFTER = 3  # wrong typed answers before the printed output is shown
 
 
-def _option_button(index: int, text: str) -> W.Button:
-    # The option text is the button's accessible name: screen readers read "A. ...".
-    button = W.Button(description=f"{LETTERS[index]}. {text}", tooltip=text,
-                      layout=W.Layout(width="100%", height="auto"))
-    button.add_class("freezelab-option")
-    return button
+def _auto() -> W.Layout:
+    return W.Layout(width="auto")
 
 
-def _mark(button: W.Button, right: bool) -> None:
+def live(html: str) -> str:
+    """Wrap feedback in an alert region: screen readers read it out when it appears."""
+    # An ipywidgets HTML value replaces its element's content, so the region is new on every update;
+    # role="alert" is the live region that assistive technology announces on insertion.
+    return f'<div role="alert" aria-live="assertive" aria-atomic="true">{html}</div>' if html else ""
+
+
+def button(description: str, icon: str, tooltip: str) -> W.Button:
+    """A button as wide as its label."""
+    return W.Button(description=description, icon=icon, tooltip=tooltip,
+                    layout=W.Layout(width="auto", align_self="flex-start"))
+
+
+def _mark(widget: W.Button, right: bool) -> None:
     # Icon + text + colour, so the verdict never relies on colour alone.
-    button.icon = "check" if right else "times"
-    button.button_style = "success" if right else "danger"
+    widget.icon = "check" if right else "times"
+    widget.button_style = "success" if right else "danger"
+
+
+def _option_rows(options: list[dict]) -> tuple[list[W.Button], W.VBox]:
+    """One row per option: a letter button, then the option text with its inline code rendered."""
+    buttons, rows = [], []
+    for i, option in enumerate(options):
+        letter = LETTERS[i]
+        choose = W.Button(description=letter, tooltip=f"Choose {letter}: {plain(option['text'])}",
+                          layout=W.Layout(width="auto"))
+        choose.add_class("freezelab-letter")
+        text = W.HTML(f"<div>{inline(option['text'])}</div>", layout=W.Layout(flex="1 1 0%", min_width="0"))
+        buttons.append(choose)
+        rows.append(W.HBox([choose, text], layout=W.Layout(align_items="center", width="100%")))
+    return buttons, W.VBox(rows, layout=W.Layout(width="100%"))
 
 
 class ItemWidget:
     """One question: its prompt, its inputs and a feedback area; `box` is what gets displayed."""
 
-    def __init__(self, item: Item, on_change: Callable[[], None] = lambda: None):
+    def __init__(self, item: Item, on_change: Callable[[], None] = lambda: None,
+                 number: int | None = None, show_topic: bool = False):
         self.item = item
         self.on_change = on_change
         self.feedback = W.HTML()
         self.status = W.HTML()
         self.hint = W.HTML()
         self.inputs: list[W.Widget] = []
+        self.after_feedback: list[W.Widget] = []
         controls: list[W.Widget] = []
         self.build()
         if item.get("hint"):
-            self.hint_button = W.Button(description="Show hint", icon="lightbulb-o",
-                                        tooltip="Show a hint for this question")
+            self.hint_button = button("Show hint", "lightbulb-o", "Show a hint for this question")
             self.hint_button.on_click(lambda _: self.show_hint())
             controls.append(self.hint_button)
         if item["type"] in GRADED or (item["type"] == "predict"):
-            self.retry_button = W.Button(description="Retry", icon="refresh",
-                                         tooltip="Clear your answer and try again")
+            self.retry_button = button("Retry", "refresh", "Clear your answer and try again")
             self.retry_button.on_click(lambda _: self.retry())
             controls.append(self.retry_button)
-        self.box = W.VBox([W.HTML(question_html(item)), *self.inputs, W.HBox(controls),
-                           self.hint, self.feedback, self.status],
+        self.box = W.VBox([W.HTML(question_html(item, number, show_topic)), *self.inputs,
+                           W.HBox(controls), self.hint, self.feedback, *self.after_feedback, self.status],
                           layout=W.Layout(border="1px solid #ccc", padding="6px", margin="4px 0"))
+        self.box.add_class("freezelab-item")
+        self.box.add_class(f"freezelab-item-{item['id']}")  # lets tests and styles find one question
         self.show_saved()
 
     # --- per type -------------------------------------------------------------------------
@@ -65,12 +114,16 @@ class ItemWidget:
 
     def retry(self) -> None:
         """Clear the answer so the learner can try again (subclasses also reset inputs)."""
-        self.feedback.value = ""
+        self.say("")
 
     # --- shared ---------------------------------------------------------------------------
+    def say(self, html: str) -> None:
+        """Show feedback (announced to screen readers); "" clears it."""
+        self.feedback.value = live(html)
+
     def show_hint(self) -> None:
         """Reveal the hint."""
-        self.hint.value = f"<div><strong>Hint:</strong> {paragraphs(self.item['hint'])}</div>"
+        self.hint.value = live(f"<strong>Hint:</strong> {paragraphs(self.item['hint'])}")
 
     def save(self, correct: bool | None, response: Any) -> None:
         """Store this answer in the learner's progress file and refresh the score."""
@@ -104,10 +157,10 @@ class ChoiceWidget(ItemWidget):
     """mcq and code-output with options: one button per option, feedback on every click."""
 
     def build(self) -> None:
-        self.buttons = [_option_button(i, o["text"]) for i, o in enumerate(self.item["options"])]
-        for i, button in enumerate(self.buttons):
-            button.on_click(lambda _, i=i: self.choose(i))
-        self.inputs = [W.VBox(self.buttons)]
+        self.buttons, rows = _option_rows(self.item["options"])
+        for i, choice in enumerate(self.buttons):
+            choice.on_click(lambda _, i=i: self.choose(i))
+        self.inputs = [rows]
 
     def choose(self, index: int) -> None:
         """The learner picked option `index`."""
@@ -116,16 +169,15 @@ class ChoiceWidget(ItemWidget):
         _mark(self.buttons[index], right)
         letter = LETTERS[index]
         if right:
-            for button in self.buttons:
-                button.disabled = True
+            for choice in self.buttons:
+                choice.disabled = True
             # The header already says "right"; drop a leading "Right." from the option's feedback.
             note = re.sub(r"^Right[.,;:]?\s*", "", option["feedback"])
-            self.feedback.value = (f"<div><strong>Correct: {letter} is right.</strong> "
-                                   f"{inline(note)}{self._explain()}</div>")
+            self.say(f"<strong>Correct: {letter} is right.</strong> {inline(note)}{self._explain()}")
         else:
             self.buttons[index].disabled = True
-            self.feedback.value = (f"<div><strong>Not quite: {letter} is wrong.</strong> "
-                                   f"{inline(option['feedback'])} Try another option.</div>")
+            self.say(f"<strong>Not quite: {letter} is wrong.</strong> {inline(option['feedback'])} "
+                     "Try another option.")
         self.save(right, letter)
 
     def _explain(self) -> str:
@@ -134,22 +186,21 @@ class ChoiceWidget(ItemWidget):
         return f"<div><strong>Why:</strong> {paragraphs(self.item['explanation'])}</div>{extra}"
 
     def retry(self) -> None:
-        self.feedback.value = ""
-        for button in self.buttons:
-            button.disabled, button.icon, button.button_style = False, "", ""
+        self.say("")
+        for choice in self.buttons:
+            choice.disabled, choice.icon, choice.button_style = False, "", ""
 
 
 class MultiWidget(ItemWidget):
     """multi: tick every right option, then check."""
 
     def build(self) -> None:
-        self.boxes = [W.Checkbox(description=f"{LETTERS[i]}. {o['text']}", indent=False,
-                                 layout=W.Layout(width="100%"))
+        self.boxes = [W.Checkbox(description=f"<strong>{LETTERS[i]}.</strong> {inline(o['text'])}",
+                                 description_allow_html=True, indent=False, layout=_auto())
                       for i, o in enumerate(self.item["options"])]
-        self.check_button = W.Button(description="Check answer", icon="check-square-o",
-                                     tooltip="Check the options you ticked")
+        self.check_button = button("Check answer", "check-square-o", "Check the options you ticked")
         self.check_button.on_click(lambda _: self.check())
-        self.inputs = [W.VBox(self.boxes), self.check_button]
+        self.inputs = [W.VBox(self.boxes, layout=W.Layout(width="100%")), self.check_button]
 
     def check(self) -> None:
         """Compare the ticked set with the right set and explain every option."""
@@ -165,21 +216,16 @@ class MultiWidget(ItemWidget):
         head = "Correct: all options right." if right else "Not quite: some options are wrong."
         why = (f"<div><strong>Why:</strong> {paragraphs(self.item['explanation'])}</div>"
                if right else "")
-        self.feedback.value = f"<div><strong>{head}</strong><ul>{''.join(rows)}</ul>{why}</div>"
+        self.say(f"<strong>{head}</strong><ul>{''.join(rows)}</ul>{why}")
         if right:
             for box in self.boxes:
                 box.disabled = True
         self.save(right, [LETTERS[i] for i, t in enumerate(ticked) if t])
 
     def retry(self) -> None:
-        self.feedback.value = ""
+        self.say("")
         for box in self.boxes:
             box.disabled, box.value = False, False
-
-
-def normalise(text: str) -> str:
-    """Compare printed outputs ignoring surrounding and repeated whitespace."""
-    return " ".join(str(text).split())
 
 
 class TypedOutputWidget(ItemWidget):
@@ -187,28 +233,44 @@ class TypedOutputWidget(ItemWidget):
 
     def build(self) -> None:
         self.text = W.Text(placeholder="type the printed output, then press Enter",
-                           description="Output:", continuous_update=False)
+                           description="Output:", continuous_update=False,
+                           layout=W.Layout(flex="1 1 auto", width="auto"))
         self.text.observe(lambda change: self.check(), names="value")
-        self.check_button = W.Button(description="Check answer", icon="check",
-                                     tooltip="Check the output you typed")
+        self.check_button = button("Check answer", "check", "Check the output you typed")
         self.check_button.on_click(lambda _: self.check())
-        self.inputs = [W.HBox([self.text, self.check_button])]
+        tolerance = self.item.get("tolerance")
+        lenient = "Spacing and thousands separators do not matter"
+        if tolerance is not None:
+            lenient += (", numbers are compared by value" if tolerance == 0
+                        else f", numbers may be off by up to {tolerance:g}")
+        saved = progress.get(self.item["id"])
+        # Wrong tries so far, including those saved before the notebook was reopened.
+        self.wrong = saved.get("attempts", 0) if saved.get("correct") is False else 0
+        self.inputs = [W.HBox([self.text, self.check_button], layout=W.Layout(width="100%")),
+                       W.HTML(f"<small>{lenient}. The printed output is shown after {REVEAL_AFTER} "
+                              "wrong tries.</small>")]
 
     def check(self) -> None:
-        """Compare the typed output with the real one."""
+        """Compare the typed output with the real one; show the answer after REVEAL_AFTER misses."""
         if not self.text.value.strip():
             return
-        right = normalise(self.text.value) == normalise(self.item["answer"])
+        right = matches(self.text.value, self.item["answer"], self.item.get("tolerance"))
         if right:
-            self.feedback.value = (f"<div><strong>Correct: that is what it prints.</strong>"
-                                   f"{answer_html(self.item)}</div>")
+            self.say(f"<strong>Correct: that is what it prints.</strong>{answer_html(self.item)}")
         else:
-            self.feedback.value = ("<div><strong>Not quite: the code prints something else."
-                                   "</strong> Run it in your head line by line, or press Retry.</div>")
+            self.wrong += 1
+            if self.wrong >= REVEAL_AFTER:
+                self.say(f"<strong>Not quite, {self.wrong} wrong tries: here is the answer.</strong>"
+                         f"{answer_html(self.item)}")
+            else:
+                left = REVEAL_AFTER - self.wrong
+                self.say("<strong>Not quite: the code prints something else.</strong> Run it in your "
+                         f"head line by line and try again; the answer is shown after {left} more "
+                         f"wrong {'try' if left == 1 else 'tries'}.")
         self.save(right, self.text.value)
 
     def retry(self) -> None:
-        self.feedback.value = ""
+        self.say("")
         self.text.value = ""
 
 
@@ -218,22 +280,23 @@ class PredictWidget(ItemWidget):
     def build(self) -> None:
         options = self.item.get("options")
         if options:
-            self.choice = W.RadioButtons(
-                options=[(f"{LETTERS[i]}. {o['text']}", i) for i, o in enumerate(options)],
-                value=None, description="Prediction:", layout=W.Layout(width="100%"))
+            self.choice = W.RadioButtons(options=[(LETTERS[i], i) for i in range(len(options))],
+                                         value=None, description="Prediction:")
+            shown: list[W.Widget] = [W.HTML(option_list(options)), self.choice]
         else:
             self.choice = W.Textarea(placeholder="write your prediction before revealing",
-                                     description="Prediction:", layout=W.Layout(width="100%"))
-        self.lock_button = W.Button(description="Lock in my answer", icon="lock",
-                                    tooltip="Commit to your answer; then the answer is revealed")
+                                     description="Prediction:", layout=W.Layout(width="auto"))
+            shown = [self.choice]
+        self.lock_button = button("Lock in my answer", "lock",
+                                  "Commit to your answer; then the answer is revealed")
         self.lock_button.on_click(lambda _: self.lock())
-        self.inputs = [self.choice, self.lock_button]
+        self.inputs = [*shown, self.lock_button]
 
     def lock(self) -> None:
         """Freeze the learner's answer, then reveal."""
         value = self.choice.value
         if value is None or (isinstance(value, str) and not value.strip()):
-            self.feedback.value = "<div><strong>Commit first:</strong> pick or write an answer.</div>"
+            self.say("<strong>Commit first:</strong> pick or write an answer.")
             return
         self.choice.disabled = self.lock_button.disabled = True
         if isinstance(value, int):
@@ -244,25 +307,26 @@ class PredictWidget(ItemWidget):
             response: Any = LETTERS[value]
         else:
             right, head, response = None, "Locked in. Compare with the answer:", value
-        self.feedback.value = f"<div><strong>{head}</strong>{answer_html(self.item)}</div>"
+        self.say(f"<strong>{head}</strong>{answer_html(self.item)}")
         self.save(right, response)
 
     def retry(self) -> None:
-        self.feedback.value = ""
+        self.say("")
         self.choice.disabled = self.lock_button.disabled = False
         self.choice.value = None if self.item.get("options") else ""
 
 
 class FreeResponseWidget(ItemWidget):
-    """free-response: write, reveal the model answer, tick the concepts you covered."""
+    """free-response: write, reveal the model answer, then tick the concepts you covered."""
 
     def build(self) -> None:
         self.text = W.Textarea(placeholder="explain in your own words", description="Answer:",
-                               layout=W.Layout(width="100%", height="6em"))
-        self.reveal_button = W.Button(description="Show model answer", icon="eye",
-                                      tooltip="Reveal the model answer and the concept checklist")
+                               layout=W.Layout(width="auto", height="6em"))
+        self.reveal_button = button("Show model answer", "eye",
+                                    "Reveal the model answer and the concept checklist")
         self.reveal_button.on_click(lambda _: self.reveal())
-        self.concepts = [W.Checkbox(description=c, indent=False, layout=W.Layout(width="100%"))
+        self.concepts = [W.Checkbox(description=inline(c), description_allow_html=True, indent=False,
+                                    layout=_auto())
                          for c in self.item["checklist"]]
         for box in self.concepts:
             box.observe(lambda change: self.tally(), names="value")
@@ -270,19 +334,19 @@ class FreeResponseWidget(ItemWidget):
         self.checklist = W.VBox([W.HTML("<strong>Concept checklist</strong> (tick what your "
                                         "answer covered):"), *self.concepts, self.tally_label])
         self.checklist.layout.display = "none"
-        self.inputs = [self.text, self.reveal_button, self.checklist]
+        self.inputs = [self.text, self.reveal_button]
+        self.after_feedback = [self.checklist]  # the checklist follows the model answer it refers to
 
     def reveal(self) -> None:
         """Show the model answer and the checklist."""
         self.checklist.layout.display = ""
-        self.feedback.value = (f"<div><strong>Model answer:</strong>{paragraphs(self.item['answer'])}"
-                               f"<strong>Why it matters:</strong>"
-                               f"{paragraphs(self.item['explanation'])}</div>")
+        self.say(f"<strong>Model answer:</strong>{paragraphs(self.item['answer'])}"
+                 f"<strong>Why it matters:</strong>{paragraphs(self.item['explanation'])}")
         self.tally()
 
     def tally(self) -> None:
         """Count ticked concepts and save the self-assessment."""
-        got = [c.description for c in self.concepts if c.value]
+        got = [c for c, box in zip(self.item["checklist"], self.concepts, strict=True) if box.value]
         self.tally_label.value = f"You covered {len(got)} / {len(self.concepts)} concepts."
         self.save(None, got)
 
@@ -291,31 +355,55 @@ class FlashcardWidget(ItemWidget):
     """A single flashcard inside a quiz: flip to see the back."""
 
     def build(self) -> None:
-        self.flip_button = W.Button(description="Flip card", icon="exchange",
-                                    tooltip="Show the back of the card")
+        self.flip_button = button("Flip card", "exchange", "Show the back of the card")
         self.flip_button.on_click(lambda _: self.flip())
         self.inputs = [self.flip_button]
 
     def flip(self) -> None:
         """Toggle the back of the card."""
         if self.feedback.value:
-            self.feedback.value = ""
+            self.say("")
             return
-        self.feedback.value = f"<div><strong>Back:</strong>{answer_html(self.item)}</div>"
+        self.say(f"<strong>Back:</strong>{answer_html(self.item)}")
         self.save(None, "seen")
 
 
-def item_widget(item: Item, on_change: Callable[[], None] = lambda: None) -> ItemWidget:
+def item_widget(item: Item, on_change: Callable[[], None] = lambda: None, number: int | None = None,
+                show_topic: bool = False) -> ItemWidget:
     """The right widget for an item's type."""
     kind = item["type"]
     if kind in ("mcq",) or (kind == "code-output" and item.get("options")):
-        return ChoiceWidget(item, on_change)
+        return ChoiceWidget(item, on_change, number, show_topic)
     cls = {"multi": MultiWidget, "code-output": TypedOutputWidget, "predict": PredictWidget,
            "free-response": FreeResponseWidget, "flashcard": FlashcardWidget}[kind]
-    return cls(item, on_change)
+    return cls(item, on_change, number, show_topic)
 
 
-class Quiz:
+class _Displayed:
+    """Shown as two outputs: the static fallback, then the live widget (the fallback hides next to it)."""
+
+    items: list[Item]
+    title: str
+    widget: W.Widget
+
+    def outputs(self) -> list[dict[str, Any]]:
+        """The mime bundles this object displays: static HTML first, then the widget."""
+        fallback = {"text/html": quiz_html(self.items, self.title),
+                    "text/plain": f"{self.title}: run this cell to load it"}
+        return [fallback, self._repr_mimebundle_()]
+
+    def _ipython_display_(self) -> None:
+        for bundle in self.outputs():
+            display(bundle, raw=True)
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        bundle = self.widget._repr_mimebundle_(include=include, exclude=exclude)
+        # Short and deterministic, so notebook diffs and nbval stay quiet.
+        bundle["text/plain"] = f"{self.title} ({len(self.items)} items)"
+        return bundle
+
+
+class Quiz(_Displayed):
     """A list of questions with a running score; displays live, or as static HTML with no kernel."""
 
     def __init__(self, items: list[Item], title: str = "Quiz"):
@@ -323,36 +411,46 @@ class Quiz:
             raise ValueError("no quiz items match that selection; loosen topic/difficulty/types")
         self.items, self.title = items, title
         self.score_label = W.HTML()
-        self.questions = [item_widget(item, self.update_score) for item in items]
-        self.widget = W.VBox([STYLE, W.HTML(f"<h4>{title}</h4>"), self.score_label,
+        mixed = len({item["topic"] for item in items}) > 1
+        self.questions = [item_widget(item, self.update_score, n, mixed) for n, item in enumerate(items, 1)]
+        self.widget = W.VBox([STYLE, W.HTML(f"<h4>{inline(title)}</h4>"), self.score_label,
                               *[q.box for q in self.questions]])
+        self.widget.add_class("freezelab-widget")
+        self.widget.add_class("freezelab-live-quiz")
         self.update_score()
 
-    def score(self) -> tuple[int, int, int]:
-        """(correct, graded, answered) over this quiz's items, from the saved progress."""
+    def graded(self) -> list[Item]:
+        """The items with a right answer to check (the others are practice, not scored)."""
+        return [i for i in self.items if i["type"] in GRADED or (i["type"] == "predict" and i.get("options"))]
+
+    def score(self) -> tuple[int, int, int, int]:
+        """(right first try, right after retrying, scored, answered) from the saved progress."""
         saved = progress.load()
-        graded = [i for i in self.items if i["type"] in GRADED or
-                  (i["type"] == "predict" and i.get("options"))]
-        correct = sum(saved.get(i["id"], {}).get("correct") is True for i in graded)
+        records = [saved.get(i["id"], {}) for i in self.graded()]
+        first = sum(r.get("correct") is True and r.get("first_try") is True for r in records)
+        later = sum(r.get("correct") is True and r.get("first_try") is not True for r in records)
         answered = sum(bool(saved.get(i["id"], {}).get("answered")) for i in self.items)
-        return correct, len(graded), answered
+        return first, later, len(records), answered
 
     def update_score(self) -> None:
-        """Refresh the score line."""
-        correct, graded, answered = self.score()
-        self.score_label.value = (f"<strong>Score: {correct} / {graded} correct</strong> "
-                                  f"({answered} of {len(self.items)} answered)")
+        """Refresh the score line, saying what it counts."""
+        first, later, graded, answered = self.score()
+        practice = len(self.items) - graded
+        done = f"{answered} of {len(self.items)} questions answered."
+        if not graded:
+            self.score_label.value = (f'<p class="freezelab-score"><strong>Practice only, nothing is '
+                                      f"scored.</strong> {done}</p>")
+            return
+        retried = f", {later} more after retrying" if later else ""
+        note = (f" {practice} {'question is' if practice == 1 else 'questions are'} practice (written "
+                "answers, open predictions, flashcards) and not scored." if practice else "")
+        self.score_label.value = (
+            f'<p class="freezelab-score"><strong>Score: {first} / {graded} right on the first try</strong>'
+            f"{retried}. {done}"
+            f"<br><small>The score counts the questions with a right answer to check.{note}</small></p>")
 
-    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
-        # Live widget for a kernel, plus static HTML for GitHub / nbconvert.
-        bundle = self.widget._repr_mimebundle_(include=include, exclude=exclude)
-        bundle["text/html"] = quiz_html(self.items, self.title)
-        # Short and deterministic, so notebook diffs and nbval stay quiet.
-        bundle["text/plain"] = f"{self.title} ({len(self.items)} items)"
-        return bundle
 
-
-class Deck:
+class Deck(_Displayed):
     """Flashcards one at a time: flip, next, previous, and 'I knew it' / 'Still learning'."""
 
     def __init__(self, items: list[Item], title: str = "Flashcards"):
@@ -360,36 +458,35 @@ class Deck:
             raise ValueError("no flashcards match that selection")
         self.items, self.title, self.index, self.flipped = items, title, 0, False
         self.card = W.HTML(layout=W.Layout(border="2px solid #888", padding="12px",
-                                           min_height="8em", width="100%"))
+                                           min_height="8em", width="auto"))
         self.position = W.HTML()
-        self.flip_button = W.Button(description="Flip card", icon="exchange",
-                                    tooltip="Turn the card over")
-        self.prev_button = W.Button(description="Previous", icon="arrow-left",
-                                    tooltip="Previous card")
-        self.next_button = W.Button(description="Next", icon="arrow-right", tooltip="Next card")
-        self.knew_button = W.Button(description="I knew it", icon="check",
-                                    tooltip="Mark this card as known")
-        self.again_button = W.Button(description="Still learning", icon="repeat",
-                                     tooltip="Mark this card for review")
+        self.flip_button = button("Flip card", "exchange", "Turn the card over")
+        self.prev_button = button("Previous", "arrow-left", "Previous card")
+        self.next_button = button("Next", "arrow-right", "Next card")
+        self.knew_button = button("I knew it", "check", "Mark this card as known")
+        self.again_button = button("Still learning", "repeat", "Mark this card for review")
         self.flip_button.on_click(lambda _: self.flip())
         self.prev_button.on_click(lambda _: self.go(-1))
         self.next_button.on_click(lambda _: self.go(+1))
         self.knew_button.on_click(lambda _: self.mark(True))
         self.again_button.on_click(lambda _: self.mark(False))
-        self.widget = W.VBox([STYLE, W.HTML(f"<h4>{title}</h4>"), self.position, self.card,
+        self.widget = W.VBox([STYLE, W.HTML(f"<h4>{inline(title)}</h4>"), self.position, self.card,
                               W.HBox([self.prev_button, self.flip_button, self.next_button]),
                               W.HBox([self.knew_button, self.again_button])])
+        self.widget.add_class("freezelab-widget")
+        self.widget.add_class("freezelab-live-deck")
         self.render()
 
     def render(self) -> None:
         """Draw the current card, front or back."""
         item = self.items[self.index]
         side = "back" if self.flipped else "front"
-        body = (f"<p><strong>Back</strong></p>{paragraphs(item['answer'])}"
-                f"<details><summary>More</summary>{paragraphs(item['explanation'])}</details>"
-                if self.flipped else
-                f"<p><strong>Front</strong></p>{paragraphs(item['question'])}")
-        self.card.value = f"<div>{body}</div>"
+        text = item["answer"] if self.flipped else item["question"]
+        more = (f"<details><summary>More</summary>{paragraphs(item['explanation'])}</details>"
+                if self.flipped else "")
+        # The card is a live region, so a screen reader reads the new side after Flip or Next.
+        self.card.value = live(f"<p><strong>{side.capitalize()}</strong> (card {self.index + 1} of "
+                               f"{len(self.items)})</p>{paragraphs(text)}{more}")
         saved = progress.get(item["id"])
         known = {True: "known", False: "still learning"}.get(saved.get("correct"), "not rated yet")
         self.position.value = (f"Card {self.index + 1} of {len(self.items)} · showing the {side}"
@@ -411,9 +508,11 @@ class Deck:
     def mark(self, knew: bool) -> None:
         """Save whether the learner knew this card, then move on."""
         item = self.items[self.index]
+        saved = progress.get(item["id"])
+        attempts = saved.get("attempts", 0) + 1
         progress.record(item["id"], topic=item["topic"], type="flashcard", answered=True,
-                        correct=knew, attempts=progress.get(item["id"]).get("attempts", 0) + 1,
-                        response="knew" if knew else "learning")
+                        correct=knew, attempts=attempts, response="knew" if knew else "learning",
+                        first_try=saved.get("first_try", attempts == 1 and knew))
         if self.index < len(self.items) - 1:
             self.go(+1)
         else:
@@ -423,10 +522,3 @@ class Deck:
         """How many cards of this deck are marked known."""
         saved = progress.load()
         return sum(saved.get(i["id"], {}).get("correct") is True for i in self.items)
-
-    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
-        bundle = self.widget._repr_mimebundle_(include=include, exclude=exclude)
-        bundle["text/html"] = quiz_html(self.items, self.title)
-        # Short and deterministic, so notebook diffs and nbval stay quiet.
-        bundle["text/plain"] = f"{self.title} ({len(self.items)} items)"
-        return bundle
