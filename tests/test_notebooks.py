@@ -33,7 +33,8 @@ from record_notebook_outputs import (  # noqa: E402
 
 SANITIZE = Path(__file__).with_name("nbval_sanitize.cfg")
 LESSONS = ("00_start_here", "01_requires_grad", "02_counting", "03_strategies", "04_transfer",
-           "05_workflows", "06_pitfalls", "07_speed", "08_evaluation", "09_peft", "10_cheat_sheet")
+           "05_workflows", "06_pitfalls", "07_speed", "08_evaluation", "09_peft", "10_cheat_sheet",
+           "11_real_training")
 PATHS = notebook_paths()
 
 
