@@ -387,7 +387,8 @@ except RuntimeError as err:
 # The last bar in the plot of section 1 was a backbone *not* frozen, trained with a fairly large learning
 # rate (0.05 with momentum) on 50 inverted images: its source-task accuracy fell far below where it
 # started — the features it was pretrained for were overwritten by a few noisy steps on a tiny dataset.
-# Freezing (or a much smaller learning rate for the backbone, lesson 5) prevents that.
+# Freezing prevents that completely; a much smaller learning rate for the backbone (lesson 5) limits it
+# while still letting the features adapt to the new task.
 
 # %% tags=["check-output"]
 before = {label: r["source_before"] for label, r in runs.items()}
