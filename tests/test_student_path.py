@@ -90,10 +90,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _get(url: str) -> tuple[int, str, str]:
+def _get(url: str, timeout: float = 10) -> tuple[int, str, str]:
     """Status, final URL and body of a GET (redirects followed)."""
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())  # keeps the login cookie
     try:
-        with urllib.request.urlopen(url, timeout=10) as resp:
+        with opener.open(url, timeout=timeout) as resp:
             return resp.status, resp.url, resp.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, url, ""
@@ -122,10 +123,8 @@ async def _terminal_says(base: str, token: str, command: str) -> str:
     return text
 
 
-@pytest.fixture
-def student_lab(tmp_path):
-    """`freezelab lab FOLDER` on loopback with Jupyter's user dirs under tmp_path; stopped after."""
-    root = make_course_folder(tmp_path / "course")
+def _serve(tmp_path: Path, args: list[str]):
+    """Run `freezelab ARGS` as a server on loopback with Jupyter's user dirs under tmp_path; stop it after."""
     home = tmp_path / "jupyter"
     port, token = _free_port(), secrets.token_hex(16)
     env = dict(os.environ, JUPYTER_CONFIG_DIR=str(home / "config"), JUPYTER_RUNTIME_DIR=str(home / "rt"),
@@ -133,7 +132,7 @@ def student_lab(tmp_path):
                JUPYTERLAB_WORKSPACES_DIR=str(home / "ws"), SHELL="/bin/bash")
     log = open(tmp_path / "lab.log", "w")  # noqa: SIM115 - closed below
     server = subprocess.Popen(
-        [sys.executable, "-m", "freezelab.cli", "lab", str(root), "--no-browser", "--ServerApp.ip=127.0.0.1",
+        [sys.executable, "-m", "freezelab.cli", *args, "--no-browser", "--ServerApp.ip=127.0.0.1",
          f"--ServerApp.port={port}", f"--ServerApp.token={token}", "--ServerApp.port_retries=0",
          "--LabApp.news_url=None"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
     base = f"127.0.0.1:{port}"
@@ -143,7 +142,7 @@ def student_lab(tmp_path):
             if server.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("the Lab did not start:\n" + (tmp_path / "lab.log").read_text()[-3000:])
             time.sleep(0.5)
-        yield {"base": base, "token": token, "root": root, "log": tmp_path / "lab.log"}
+        yield {"base": base, "token": token}
     finally:
         server.send_signal(signal.SIGTERM)  # freezelab lab passes it on to the server
         try:
@@ -151,6 +150,12 @@ def student_lab(tmp_path):
         except subprocess.TimeoutExpired:
             server.kill()
         log.close()
+
+
+@pytest.fixture
+def student_lab(tmp_path):
+    """`freezelab lab FOLDER` on a course folder."""
+    yield from _serve(tmp_path, ["lab", str(make_course_folder(tmp_path / "course"))])
 
 
 @pytest.mark.slow
@@ -175,3 +180,21 @@ def test_student_lab_end_to_end(student_lab):
     # a terminal finds this environment's freezelab
     said = asyncio.run(_terminal_says(base, token, "command -v freezelab"))
     assert f"{BIN}/freezelab" in said, said
+
+
+@pytest.mark.slow
+def test_formgrader_command_serves_formgrader_on_the_course(tmp_path):
+    course = tmp_path / "course"
+    (course / "source" / "a1").mkdir(parents=True)
+    nbformat.write(nbformat.v4.new_notebook(), course / "source" / "a1" / "a1.ipynb")
+    (course / "nbgrader_config.py").write_text('c = get_config()  # noqa: F821\nc.CourseDirectory.course_id = "t"\n')
+    server = _serve(tmp_path, ["formgrader", "--course", str(course)])
+    lab_ = next(server)
+    try:
+        status, url, page = _get(f"http://{lab_['base']}/?token={lab_['token']}")
+        assert status == 200 and "/formgrader/" in url and "nbgrader formgrade" in page, url
+        # formgrader reads the course's source/ folder (and makes its gradebook: slow the first time)
+        api = _get(f"http://{lab_['base']}/formgrader/api/assignments?token={lab_['token']}", timeout=90)
+        assert api[0] == 200 and '"name": "a1"' in api[2], api
+    finally:
+        server.close()
