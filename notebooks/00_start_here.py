@@ -59,15 +59,17 @@ print("CPU threads:   ", torch.get_num_threads())
 # | 1 | [Parameters and `requires_grad`](01_requires_grad.ipynb) | freeze in one line; say what autograd does for a frozen tensor |
 # | 2 | [Counting parameters](02_counting.ipynb) | count tensors vs elements, trainable / total, tied and lazy weights |
 # | 3 | [Freezing strategies](03_strategies.ipynb) | freeze by name, partially, unfreeze, replace heads, build the optimizer |
-# | 4 | [Transfer learning, measured](04_transfer.ipynb) | compare scratch, linear probe, partial and full fine-tuning, LP-FT |
+# | 4 | [Transfer learning, measured](04_transfer.ipynb) | compare scratch, linear probe, one tuned block, full fine-tuning and LP-FT, fairly |
 # | 5 | [Fine-tuning workflows](05_workflows.ipynb) | two-phase training, gradual unfreezing, layer-wise learning rates |
 # | 6 | [Pitfalls](06_pitfalls.ipynb) | recognise and fix BatchNorm drift, stale optimizers, zero-grad drift |
 # | 7 | [Speed and memory](07_speed.ipynb) | measure what freezing saves; cache a frozen backbone's features |
 # | 8 | [Evaluating a fine-tuned model](08_evaluation.ipynb) | read curves, confusion matrices, precision / recall / F1 |
 # | 9 | [Beyond freezing](09_peft.ipynb) | train only biases (BitFit) or a LoRA adapter |
 # | 10 | [Cheat sheet and interview questions](10_cheat_sheet.ipynb) | revise everything; mixed quiz; full flashcard deck |
+# | 11 | [Freezing in real training code](11_real_training.ipynb) | optimizer state, checkpoints, DDP, `torch.compile`, mixed precision, PEFT; `freezelab.audit` |
 #
-# Lessons 1–3 are the foundation; after them, 4–9 can be read in any order. Lesson 10 is for revision.
+# Lessons 1–3 are the foundation; after them, 4–9 and 11 can be read in any order. Lesson 10 is for
+# revision.
 
 # %% [markdown]
 # ## How to learn with these notebooks
