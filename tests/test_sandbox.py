@@ -124,6 +124,13 @@ def test_start_failures_are_one_line():
     z.close()  # idempotent, even when never started
 
 
+def test_limits_must_be_positive():
+    with pytest.raises(ValueError, match="scratch_bytes must be a positive int, got 0"):
+        Limits(scratch_bytes=0)
+    with pytest.raises(ValueError, match="memory_bytes"):
+        Limits(memory_bytes=2.5e9)
+
+
 def test_isolation_available_says_what_or_how_to_fix(monkeypatch):
     ok, why = sandbox.isolation_available()
     assert why and "\n" not in why
@@ -146,6 +153,12 @@ def test_a_dead_zygote_is_reported_and_restartable():
         z.start()
         again, _ = run(z, "print('back')")
         assert again.reason == "ok" and again.output == b"back\n"
+        abandoned = z.spawn(SCRIPT, {"main.py": b"import time; time.sleep(30)"})
+        z.close()  # without waiting for its child: the child is reported killed, a restart can spawn again
+        assert abandoned.wait(1).reason == "killed"
+        abandoned.sock.close()
+        z.start()
+        assert run(z, "print('again')")[0].output == b"again\n"
 
 
 @pytest.mark.slow

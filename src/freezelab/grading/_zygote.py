@@ -14,6 +14,7 @@ kills every orphan left behind. This module imports nothing from freezelab so it
 from __future__ import annotations
 
 import base64
+import contextlib
 import ctypes
 import importlib
 import json
@@ -217,6 +218,8 @@ def _namespace_init(request: dict, sock_fd: int, out_fd: int, status_fd: int, dr
         os.write(status_fd, str(status).encode())
     except BaseException:  # noqa: BLE001 - P is trusted code: its own failure goes to the zygote's log
         traceback.print_exc()
+        with contextlib.suppress(OSError):  # and, when the child never started, to the output the caller reads
+            os.write(out_fd, f"sandbox: the child could not be set up: {traceback.format_exc(limit=0)}".encode())
     finally:
         os._exit(0)
 
@@ -302,7 +305,13 @@ class ZygoteServer:
                         os.close(fd)
                     send_msg(self.ctl, {"ev": "error", "message": "a child is still running"})
                 else:
-                    self.spawn(message, fds)
+                    try:
+                        self.spawn(message, fds)
+                    except OSError as exc:  # fork or pipe refused (no memory, too many processes)
+                        for fd in fds:
+                            with contextlib.suppress(OSError):
+                                os.close(fd)
+                        send_msg(self.ctl, {"ev": "error", "message": f"cannot fork a child: {exc}"})
 
 
 def _children_of(pids: set[int]) -> set[int]:

@@ -57,6 +57,11 @@ class Limits:
     output_bytes: int = 1 * 2**20  # stdout+stderr kept; the rest is dropped and reported as truncated
     scratch_bytes: int = 256 * 2**20  # size of each tmpfs (scratch, /tmp, /dev/shm) in the sandbox
 
+    def __post_init__(self) -> None:
+        for name, value in asdict(self).items():
+            if type(value) is not int or value <= 0:  # a tmpfs of size 0 would even be unlimited
+                raise ValueError(f"Limits.{name} must be a positive int, got {value!r}")
+
     @property
     def output_ceiling(self) -> int:
         """Output after which the child is killed (reason "output-cap"): draining a flood costs CPU too."""
@@ -282,6 +287,10 @@ class Zygote:
     def close(self) -> None:
         """Kill every process the sandbox started and remove its scratch folders; idempotent."""
         proc, self._proc = self._proc, None
+        child, self._child = self._child, None
+        if child is not None and child._outcome is None:  # its processes die with the sandbox
+            child._kill_reason = child._kill_reason or "killed"
+            child._outcome = child._make_outcome({"status": None})
         if proc is not None:
             try:
                 self._send({"op": "exit"})
