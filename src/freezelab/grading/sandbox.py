@@ -183,7 +183,8 @@ class Zygote:
         return "userns" if self.userns else "setuid"
 
     def _environment(self) -> dict[str, str]:
-        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": SCRATCH}
+        home = SCRATCH if self.isolate else self._scratch_root  # each child gets its own scratch as $HOME
+        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": home or SCRATCH}
         env.update({k: os.environ[k] for k in PASS_ENV if k in os.environ})
         return env | self.extra_env
 
