@@ -186,8 +186,8 @@ print("inside inference_mode: out.requires_grad =", out.requires_grad,
 # features in lesson 7). It freezes nothing: leave the block and the next step trains everything.
 #
 # `torch.inference_mode()` is faster and stricter. It freezes nothing either, but what it computes are
-# *inference tensors*, which autograd refuses to use later. Features computed under it cannot train a
-# head; features computed under `no_grad` can:
+# *inference tensors*, which autograd refuses to save for a backward pass. Features computed under it
+# cannot feed a head you train; features computed under `no_grad` can:
 
 # %% tags=["check-output"]
 head = nn.Linear(2, 2).to(device)

@@ -186,7 +186,9 @@ plt.show()
 # a "frozen" BatchNorm network is not frozen. Libraries make the opposite choice on purpose: fastai's
 # `freeze()` and Lightning's fine-tuning callbacks leave BatchNorm layers *trainable* by default
 # (`train_bn=True`), weight, bias and running statistics alike, so that a frozen backbone can adapt its
-# normalisation to the new data. Pass `train_bn=False` if you want them frozen.
+# normalisation to the new data. `train_bn=False` freezes only BatchNorm's weight and bias: fastai then
+# leaves the layers in train mode (its `BnFreeze` callback is what puts them in eval mode), and Lightning
+# switches off `track_running_stats`, so they normalise with each batch's own statistics.
 
 # %% [markdown]
 # ### The side effect of the quick fix: `model.eval()` also switches off dropout

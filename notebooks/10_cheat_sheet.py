@@ -51,7 +51,7 @@ print(describe_device())
 # | `param.grad = None` / `= False` | clears the gradient / raises `TypeError`; freezes nothing |
 # | `model.freeze()` | does not exist in PyTorch; Lightning's also calls `eval()`, fastai's keeps BatchNorm trainable (`train_bn=True`) |
 # | `with torch.no_grad():` | records no graph for a block of code; the flags are untouched |
-# | `with torch.inference_mode():` | the same, and its outputs can never enter autograd: cache features to train on with `no_grad` |
+# | `with torch.inference_mode():` | the same, and autograd refuses to save its outputs for a backward pass, so they cannot feed a layer you train: cache such features with `no_grad` |
 # | `model.eval()` | dropout off, BatchNorm uses running stats; weights still train |
 #
 # ### Count (lesson 2)
