@@ -330,3 +330,30 @@ report(results)
 """
     outcome, [found] = attack(zygote, code)
     assert outcome.reason == "ok" and set(found.values()) == {"refused"}, found
+
+
+def test_dangerous_system_calls_are_refused(zygote):
+    isolated_only(zygote)  # safe to try there: the child has no capabilities even if the filter were missing
+    if os.uname().machine != "x86_64":
+        pytest.skip("the seccomp filter is built for x86_64 only")
+    from freezelab.grading._zygote import CLONE_NAMESPACES, DENIED_SYSCALLS, SYS_CLONE, SYS_CLONE3
+
+    code = f"""
+import ctypes, subprocess, threading
+libc = ctypes.CDLL(None, use_errno=True)
+def call(number, *args):
+    result = libc.syscall(number, *[ctypes.c_long(a) for a in args])
+    return result, ctypes.get_errno()
+filtered = 'Seccomp:\\t2' in open('/proc/self/status').read()
+denied = {{name: call(number, 0, 0, 0, 0, 0) for name, number in {DENIED_SYSCALLS!r}.items()}} if filtered else {{}}
+clone_ns = call({SYS_CLONE}, {CLONE_NAMESPACES & 0x10000000} | 17, 0, 0, 0, 0)
+clone3 = call({SYS_CLONE3}, 0, 0)
+thread = threading.Thread(target=print, args=('threads still work',)); thread.start(); thread.join()
+sub = subprocess.run(['echo', 'subprocesses too'], capture_output=True, text=True).stdout
+report({{'filtered': filtered, 'denied': denied, 'clone_ns': clone_ns, 'clone3': clone3, 'sub': sub}})
+"""
+    outcome, [found] = attack(zygote, code)
+    assert outcome.reason == "ok" and b"threads still work" in outcome.output, outcome.output
+    assert found["filtered"] and found["sub"] == "subprocesses too\n"
+    assert {name: tuple(r) for name, r in found["denied"].items()} == {name: (-1, 1) for name in DENIED_SYSCALLS}
+    assert found["clone_ns"] == [-1, 1] and found["clone3"] == [-1, 38]  # EPERM; ENOSYS makes libc use clone
