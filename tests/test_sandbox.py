@@ -2,6 +2,7 @@
 
 import os
 import signal
+import sys
 
 import pytest
 
@@ -131,7 +132,7 @@ def test_limits_must_be_positive():
         Limits(memory_bytes=2.5e9)
 
 
-def test_isolation_available_says_what_or_how_to_fix(monkeypatch):
+def test_isolation_available_says_what_or_how_to_fix(monkeypatch, tmp_path):
     ok, why = sandbox.isolation_available()
     assert why and "\n" not in why
     if ok:
@@ -139,6 +140,16 @@ def test_isolation_available_says_what_or_how_to_fix(monkeypatch):
     monkeypatch.setattr(sandbox, "_bwrap", lambda: None)
     ok, why = sandbox.isolation_available()
     assert not ok and "apt-get install bubblewrap" in why and "--no-sandbox" in why
+    old = "import sys\nprint('bubblewrap 0.4.0') if '--version' in sys.argv else None"
+    fake = tmp_path / "bwrap"
+    fake.write_text(f"#!{sys.executable}\n{old}\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(sandbox, "_bwrap", lambda: str(fake))
+    ok, detail, fix = sandbox.isolation_check()
+    assert not ok and detail == "bubblewrap 0.4.0 is too old (0.5 or newer needed)" and "newer" in fix
+    fake.write_text("#!/bin/sh\necho 'bwrap: No permissions to create new namespace' >&2\nexit 1\n")
+    ok, detail, fix = sandbox.isolation_check()
+    assert not ok and "No permissions to create new namespace" in detail and "user namespaces" in fix
 
 
 def test_a_dead_zygote_is_reported_and_restartable():

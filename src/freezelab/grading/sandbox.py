@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import select
 import shutil
 import signal
@@ -39,6 +40,7 @@ USERNS_HINT = ("allow unprivileged user namespaces (`sysctl kernel.unprivileged_
 PASS_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "FREEZELAB_DEVICE",
             "FREEZELAB_CHECKPOINT", "LANG", "TZ")
 MEMORY_MARKERS = (b"MemoryError", b"can't allocate memory", b"std::bad_alloc", b"Cannot allocate memory")
+MIN_BWRAP = (0, 5)
 KILL_GRACE = 30.0  # seconds for the zygote to report a child it was told to kill
 
 
@@ -136,6 +138,9 @@ def isolation_check() -> tuple[bool, str, str]:
                                  check=False).stdout.strip() or "bubblewrap"
     except (OSError, subprocess.TimeoutExpired) as exc:
         return False, f"bubblewrap does not run ({exc})", INSTALL_HINT
+    numbers = tuple(int(n) for n in re.findall(r"\d+", version)[:2])
+    if numbers and numbers < MIN_BWRAP:  # --perms (and --cap-add as root) are needed
+        return False, f"{version} is too old (0.5 or newer needed)", f"install a newer bubblewrap, {INSTALL_HINT}"
     if probe.returncode != 0:
         reason = (probe.stderr.strip().splitlines() or [f"exit status {probe.returncode}"])[-1]
         return False, f"bubblewrap cannot create namespaces here ({reason})", USERNS_HINT
