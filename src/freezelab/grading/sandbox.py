@@ -3,7 +3,7 @@
 `Zygote` starts one interpreter (torch and torchvision already imported) inside Linux namespaces, so the
 torch import is paid once per batch instead of once per submission. `Zygote.spawn` forks a fresh child
 for one submission: new PID and mount namespace, its own /proc, /tmp and scratch folder (tmpfs), uid
-nobody, rlimits; it calls `target(sock)` with one end of a socket whose other end is `Child.sock`.
+nobody, rlimits, a seccomp filter; it calls `target(sock)` with one end of a socket whose other end is `Child.sock`.
 `Child.wait` reports how it ended (`Outcome`) with its output, capped. Every process the child started
 dies with it. `isolate=False` is the same API as a plain subprocess (the `--no-sandbox` path): limits,
 scratch folder and process clean-up still apply; namespaces, uid and the read-only view do not.
@@ -52,7 +52,7 @@ class SandboxError(RuntimeError):
 class Limits:
     """Per-submission limits (every process of the submission gets the rlimits)."""
 
-    memory_bytes: int = 3 * 2**30  # RLIMIT_DATA: RLIMIT_AS cannot work, torch maps ~3.5 GB at import
+    memory_bytes: int = 3 * 2**30  # RLIMIT_DATA, and RLIMIT_AS = what is mapped at fork (torch: ~3.5 GB) + this
     cpu_seconds: int = 600  # RLIMIT_CPU per process
     max_processes: int = 64  # RLIMIT_NPROC of uid nobody (not enforced for root, i.e. isolate=False as root)
     file_size_bytes: int = 64 * 2**20  # RLIMIT_FSIZE
