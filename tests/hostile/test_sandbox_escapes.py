@@ -130,7 +130,8 @@ report({{'seen': seen, 'cmdlines': cmdlines, 'environ': environ, 'my_env': dict(
     outcome, [found] = attack(zygote, code)
     assert outcome.reason == "ok", outcome.output
     assert not any(found["seen"].values()), found["seen"]
-    assert found["repo"] == sorted(p for p in (".venv", "course_content", "src") if (REPO / p).exists())
+    bound = {p.relative_to(REPO).parts[0] for p in sandbox.default_readonly() if p.is_relative_to(REPO)}
+    assert found["repo"] == sorted(bound) and set(bound) <= {".venv", "course_content", "src"}
     assert os.getpid() not in map(int, found["cmdlines"])  # the grader's process is not in its /proc
     assert not any("pytest" in c for c in found["cmdlines"].values())
     assert all(CANARY not in e for e in found["environ"]) and CANARY not in found["my_env"]
