@@ -25,6 +25,9 @@ def test_executed_notebook_exports_readable_quiz(tmp_path, monkeypatch):
     html, _ = HTMLExporter().from_notebook_node(nb)
     assert "What does <code>param.requires_grad = False</code> do?" in html
     assert "It deletes the parameter from the model" in html        # an option
-    assert html.count("<details><summary>Answer</summary>") == 2    # one per quiz item
+    assert html.count("<details><summary>Answer</summary>") == 2    # one per quiz item, shown once
+    assert "Run this cell to load the interactive quiz" in html
+    assert '<strong>B.</strong> It deletes the parameter' in html     # options lettered like the answers
+    assert '<pre class="freezelab-code"' in html and "<span style=" in html  # highlighted code
     assert "<details><summary>Back of the card</summary>" in html   # flashcards
     assert "Printed output" in html and "12 67" in html

@@ -141,10 +141,16 @@ def test_predict_locks_before_revealing():
     q.lock_button.click()  # nothing chosen yet: no reveal
     assert "Commit first" in q.feedback.value
     assert item["answer"][:20] not in q.feedback.value
-    q.choice.value = right_and_wrong(item)[1]
+    right, wrong = right_and_wrong(item)
+    q.buttons[right].click()  # a pick can still change before locking in
+    assert "Your prediction: " in q.feedback.value and "Why:" not in q.feedback.value
+    q.buttons[wrong].click()
     q.lock_button.click()
-    assert q.choice.disabled and q.lock_button.disabled
+    assert all(b.disabled for b in q.buttons) and q.lock_button.disabled
     assert "Not quite" in q.feedback.value and "Why:" in q.feedback.value
+    assert prog.get(item["id"])["response"] == "ABCDEFGHIJ"[wrong]
+    q.retry_button.click()
+    assert not q.lock_button.disabled and q.pick is None
 
 
 def test_free_response_checklist_tallies_and_saves():

@@ -44,9 +44,17 @@ def option_list(options: list[dict]) -> str:
     return f'<ul style="list-style:none;padding-left:0.5em">{rows}</ul>'
 
 
-def paragraphs(text: str) -> str:
-    """Blank-line separated paragraphs -> <p> blocks."""
-    return "".join(f"<p>{inline(p)}</p>" for p in text.strip().split("\n\n") if p.strip())
+def paragraphs(text: str, label: str = "") -> str:
+    """Blank-line separated paragraphs -> <p> blocks; a label ("Why:") starts the first one in bold."""
+    blocks = [inline(p) for p in text.strip().split("\n\n") if p.strip()]
+    if label and blocks:
+        blocks[0] = f"<strong>{label}</strong> {blocks[0]}"
+    return "".join(f"<p>{block}</p>" for block in blocks)
+
+
+def count(items: list[Item]) -> str:
+    """'1 item', '6 items'."""
+    return f"{len(items)} item{'' if len(items) == 1 else 's'}"
 
 
 def code_block(code: str, python: bool = True) -> str:
@@ -82,7 +90,7 @@ def answer_html(item: Item) -> str:
     if right:
         parts.append(f"<p><strong>Answer:</strong> {'; '.join(right)}</p>")
     elif item.get("answer") and item["type"] != "code-output":
-        parts.append(f"<div><strong>Answer:</strong> {paragraphs(item['answer'])}</div>")
+        parts.append(f"<div>{paragraphs(item['answer'], 'Answer:')}</div>")
     if item["type"] == "code-output":
         parts.append(f"<p><strong>Printed output:</strong></p>{code_block(item['answer'], python=False)}")
     if options:
@@ -90,7 +98,7 @@ def answer_html(item: Item) -> str:
             f"<li>{LETTERS[i]} ({'right' if o.get('correct') else 'wrong'}): {inline(o['feedback'])}</li>"
             for i, o in enumerate(options))
         parts.append(f"<ul>{rows}</ul>")
-    parts.append(f"<div><strong>Why:</strong> {paragraphs(item['explanation'])}</div>")
+    parts.append(f"<div>{paragraphs(item['explanation'], 'Why:')}</div>")
     if item.get("checklist"):
         rows = "".join(f"<li>{inline(c)}</li>" for c in item["checklist"])
         parts.append(f"<p><strong>Concept checklist:</strong></p><ul>{rows}</ul>")
@@ -118,7 +126,7 @@ def quiz_html(items: list[Item], title: str = "Quiz") -> str:
     body = "<hr>".join(item_html(item, n, mixed) for n, item in enumerate(items, 1))
     kind = "flashcards" if all(item["type"] == "flashcard" for item in items) else "quiz"
     return (f'{_HIDE_MISSING_WIDGET}<div class="freezelab-quiz freezelab-fallback">'
-            f"<h4>{html.escape(title)} ({len(items)} items)</h4>"
+            f"<h4>{html.escape(title)} ({count(items)})</h4>"
             f"<p><em>Run this cell to load the interactive {kind}. Your answers are saved, so "
             "nothing is lost.</em> Below: the questions, with the answers folded away.</p>"
             f"{body}</div>")

@@ -15,8 +15,8 @@ from .bank import Item
 from .static import (
     LETTERS,
     answer_html,
+    count,
     inline,
-    option_list,
     paragraphs,
     plain,
     question_html,
@@ -123,7 +123,7 @@ class ItemWidget:
 
     def show_hint(self) -> None:
         """Reveal the hint."""
-        self.hint.value = live(f"<strong>Hint:</strong> {paragraphs(self.item['hint'])}")
+        self.hint.value = live(paragraphs(self.item["hint"], "Hint:"))
 
     def save(self, correct: bool | None, response: Any) -> None:
         """Store this answer in the learner's progress file and refresh the score."""
@@ -183,7 +183,7 @@ class ChoiceWidget(ItemWidget):
     def _explain(self) -> str:
         mistakes = "".join(f"<li>{inline(m)}</li>" for m in self.item.get("mistakes", []))
         extra = f"<p>Common mistakes:</p><ul>{mistakes}</ul>" if mistakes else ""
-        return f"<div><strong>Why:</strong> {paragraphs(self.item['explanation'])}</div>{extra}"
+        return f"<div>{paragraphs(self.item['explanation'], 'Why:')}</div>{extra}"
 
     def retry(self) -> None:
         self.say("")
@@ -214,8 +214,7 @@ class MultiWidget(ItemWidget):
             verdict = "right" if good else "wrong"
             rows.append(f"<li>{LETTERS[i]} {what}: {verdict}. {inline(o['feedback'])}</li>")
         head = "Correct: all options right." if right else "Not quite: some options are wrong."
-        why = (f"<div><strong>Why:</strong> {paragraphs(self.item['explanation'])}</div>"
-               if right else "")
+        why = f"<div>{paragraphs(self.item['explanation'], 'Why:')}</div>" if right else ""
         self.say(f"<strong>{head}</strong><ul>{''.join(rows)}</ul>{why}")
         if right:
             for box in self.boxes:
@@ -275,45 +274,67 @@ class TypedOutputWidget(ItemWidget):
 
 
 class PredictWidget(ItemWidget):
-    """predict: commit to an answer (locked), then the answer is revealed."""
+    """predict: pick or write a prediction, lock it in (no changes after), then the answer is revealed."""
 
     def build(self) -> None:
         options = self.item.get("options")
+        self.pick: int | None = None
+        self.buttons: list[W.Button] = []
+        self.text: W.Textarea | None = None
         if options:
-            self.choice = W.RadioButtons(options=[(LETTERS[i], i) for i in range(len(options))],
-                                         value=None, description="Prediction:")
-            shown: list[W.Widget] = [W.HTML(option_list(options)), self.choice]
+            # Letter buttons, not radio buttons: in a notebook the arrow keys a radio group needs move the
+            # cell cursor instead, so a radio group cannot be answered by keyboard.
+            self.buttons, rows = _option_rows(options)
+            for i, choice in enumerate(self.buttons):
+                choice.on_click(lambda _, i=i: self.choose(i))
+            shown: list[W.Widget] = [rows]
         else:
-            self.choice = W.Textarea(placeholder="write your prediction before revealing",
-                                     description="Prediction:", layout=W.Layout(width="auto"))
-            shown = [self.choice]
+            self.text = W.Textarea(placeholder="write your prediction before revealing",
+                                   description="Prediction:", layout=W.Layout(width="auto"))
+            shown = [self.text]
         self.lock_button = button("Lock in my answer", "lock",
                                   "Commit to your answer; then the answer is revealed")
         self.lock_button.on_click(lambda _: self.lock())
         self.inputs = [*shown, self.lock_button]
 
+    def choose(self, index: int) -> None:
+        """Pick option `index` as the prediction (it can still change until locked in)."""
+        self.pick = index
+        for i, choice in enumerate(self.buttons):
+            choice.icon, choice.button_style = ("dot-circle-o", "info") if i == index else ("", "")
+        self.say(f"Your prediction: {LETTERS[index]}. Press <strong>Lock in my answer</strong> to commit.")
+
     def lock(self) -> None:
         """Freeze the learner's answer, then reveal."""
-        value = self.choice.value
-        if value is None or (isinstance(value, str) and not value.strip()):
+        written = self.text.value.strip() if self.text is not None else ""
+        if self.pick is None and not written:
             self.say("<strong>Commit first:</strong> pick or write an answer.")
             return
-        self.choice.disabled = self.lock_button.disabled = True
-        if isinstance(value, int):
-            option = self.item["options"][value]
+        self._enable(False)
+        if self.pick is not None:
+            option = self.item["options"][self.pick]
             right = bool(option.get("correct"))
-            head = (f"{'Correct' if right else 'Not quite'}: you locked in {LETTERS[value]}. "
+            _mark(self.buttons[self.pick], right)
+            head = (f"{'Correct' if right else 'Not quite'}: you locked in {LETTERS[self.pick]}. "
                     f"{inline(option['feedback'])}")
-            response: Any = LETTERS[value]
+            response: Any = LETTERS[self.pick]
         else:
-            right, head, response = None, "Locked in. Compare with the answer:", value
+            right, head, response = None, "Locked in. Compare with the answer:", written
         self.say(f"<strong>{head}</strong>{answer_html(self.item)}")
         self.save(right, response)
 
+    def _enable(self, on: bool) -> None:
+        for widget in [*self.buttons, self.lock_button, *([self.text] if self.text else [])]:
+            widget.disabled = not on
+
     def retry(self) -> None:
         self.say("")
-        self.choice.disabled = self.lock_button.disabled = False
-        self.choice.value = None if self.item.get("options") else ""
+        self._enable(True)
+        self.pick = None
+        for choice in self.buttons:
+            choice.icon, choice.button_style = "", ""
+        if self.text is not None:
+            self.text.value = ""
 
 
 class FreeResponseWidget(ItemWidget):
@@ -340,8 +361,8 @@ class FreeResponseWidget(ItemWidget):
     def reveal(self) -> None:
         """Show the model answer and the checklist."""
         self.checklist.layout.display = ""
-        self.say(f"<strong>Model answer:</strong>{paragraphs(self.item['answer'])}"
-                 f"<strong>Why it matters:</strong>{paragraphs(self.item['explanation'])}")
+        self.say(paragraphs(self.item["answer"], "Model answer:")
+                 + paragraphs(self.item["explanation"], "Why it matters:"))
         self.tally()
 
     def tally(self) -> None:
@@ -399,7 +420,7 @@ class _Displayed:
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
         bundle = self.widget._repr_mimebundle_(include=include, exclude=exclude)
         # Short and deterministic, so notebook diffs and nbval stay quiet.
-        bundle["text/plain"] = f"{self.title} ({len(self.items)} items)"
+        bundle["text/plain"] = f"{self.title} ({count(self.items)})"
         return bundle
 
 
