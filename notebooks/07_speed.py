@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (freezelab)
 #     language: python
@@ -19,13 +21,15 @@
 # head almost free.
 #
 # By the end you can:
-# - time one training step correctly (warm-up, several repeats, median, GPU synchronisation);
+# - time one training step correctly (warm-up, several repeats, median and spread, GPU synchronisation),
+#   and state a direction only when it clears the noise;
+# - count the work a step does (FLOPs) under different freezing plans, independent of the clock;
 # - explain why freezing the *first* layers saves backward work and activation memory, while freezing
-#   only the *last* layers saves little;
+#   the *last* layers saves only their weight gradients and no activation memory;
 # - cache a frozen backbone's features once and train a head on them, and say when that is not allowed.
 #
-# Sources: PyTorch docs, *Autograd mechanics* (what is saved for backward) and
-# `torch.autograd.graph.saved_tensors_hooks`; the PyTorch *Transfer learning for computer vision*
+# Sources: PyTorch docs, *Autograd mechanics* (what is saved for backward),
+# `torch.autograd.graph.saved_tensors_hooks` and `torch.utils.flop_counter.FlopCounterMode`; the PyTorch *Transfer learning for computer vision*
 # tutorial ("ConvNet as fixed feature extractor").
 
 # %%
@@ -35,9 +39,18 @@ import time
 import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
+import torchvision
 
 from freezelab.backbones import load_pretrained
-from freezelab.bench import compare_plans, format_rows, plans_for, saved_activation_bytes
+from freezelab.bench import (
+    compare_plans,
+    format_rows,
+    plans_for,
+    saved_activation_bytes,
+    stage_flops,
+    step_flops,
+    timing_verdict,
+)
 from freezelab.data import target_task
 from freezelab.device import describe_device, pick_device, seed_everything
 from freezelab.features import compare_caching
@@ -45,6 +58,7 @@ from freezelab.quiz import flashcards, show
 
 device = pick_device()
 seed_everything(0)
+QUESTIONS = ["mcq", "multi", "code-output", "free-response"]  # end-of-lesson quiz: no predictions
 print(describe_device())
 
 # %% [markdown]
@@ -55,8 +69,9 @@ print(describe_device())
 # 1. **Warm-up.** The first steps allocate memory and pick kernels; they are slower. Throw them away.
 # 2. **Synchronise.** On a GPU, Python only *queues* work and returns at once. Call
 #    `torch.cuda.synchronize()` before reading the clock, or you time the queueing, not the maths.
-# 3. **Repeat and take the median.** Other programs share your machine; the median ignores the odd slow
-#    step.
+# 3. **Repeat, take the median, and look at the spread.** Other programs share your machine; the median
+#    ignores the odd slow step, and the spread (here the inter-quartile range, IQR: the middle half of
+#    the measurements) tells you how far apart two timings must be before the difference means anything.
 
 # %%
 task = target_task("new_digits")
@@ -81,14 +96,15 @@ def one_step() -> None:
 for _ in range(2):  # warm-up
     one_step()
 times = []
-for _ in range(5):
+for _ in range(9):
     sync()
     start = time.perf_counter()
     one_step()
     sync()
     times.append(time.perf_counter() - start)
-print(f"one step, nothing frozen: median {1e3 * statistics.median(times):.1f} ms "
-      f"(fastest {1e3 * min(times):.1f} ms)")
+q1, _, q3 = statistics.quantiles(times, n=4)
+print(f"one step, nothing frozen: median {1e3 * statistics.median(times):.1f} ms, "
+      f"IQR {1e3 * q1:.1f}-{1e3 * q3:.1f} ms over {len(times)} steps")
 
 # %% [markdown]
 # `freezelab.bench.step_time` does exactly this (and restores the model afterwards), so from here on we
@@ -97,36 +113,81 @@ print(f"one step, nothing frozen: median {1e3 * statistics.median(times):.1f} ms
 # ## 2. Freezing the first layers vs the last layers
 #
 # A *plan* lists the stages we freeze. `plans_for` builds two families: "first N%" freezes the stages
-# nearest the input, "last N%" the stages nearest the head (the head itself always trains).
-#
-# **Commit to your answer:** both "first 50%" and "last 50%" freeze half of the stages. Which one makes
-# the training step faster, or are they the same? Why? Decide, then run the cell.
+# nearest the input, "last N%" the stages nearest the head (the head itself always trains). "last 50%"
+# is exactly what "first 50%" leaves trainable, so the two never overlap.
 
-# %%
-for name, frozen in plans_for(model).items():
+# %% tags=["check-output"]
+plans = plans_for(model)
+for name, frozen in plans.items():
     print(f"{name:<13} freezes {', '.join(frozen) or '-'}")
 
+# %% [markdown]
+# Our backbone has five stages before the head, so "first 50%" freezes three small ones
+# (`conv1`, `bn1`, `layer1`: about 5,000 parameters) and "last 50%" the two big ones (`layer2`, `layer3`:
+# about 72,000).
+
 # %%
-plans = plans_for(model)
-rows = compare_plans(lambda: load_pretrained(num_classes=5), batch, plans, device=device, repeats=5,
-                     warmup=1)
-print(format_rows(rows))
+show(ids=["spd-predict-first-last"])
 
 # %% [markdown]
-# Read the `x none` column (time relative to training everything), going down "first 25%" to "all but
-# head" as more leading stages freeze, and compare with the "last" plans. What to look for:
+# ### The work, counted
 #
+# A clock on a shared machine is noisy; the amount of arithmetic is not. `step_flops` counts the
+# floating-point operations of one forward and one backward pass with `FlopCounterMode`, under each plan.
+
+# %% tags=["check-output"]
+cpu_batch = (task.x_train[:64], task.y_train[:64])
+for name in ("none", "first 50%", "last 50%", "all but head"):
+    forward, backward = step_flops(load_pretrained(num_classes=5), cpu_batch, plans[name])
+    print(f"{name:<13} forward {forward / 1e6:5.0f} MFLOP   backward {backward / 1e6:5.0f} MFLOP")
+
+# %% [markdown]
+# - **The forward pass is never skipped**: every plan does the same forward work.
 # - **Backward stops at the first trainable layer.** Autograd only walks back as far as something needs a
 #   gradient. Freeze the first stages and the backward pass never enters them: no weight gradients *and*
-#   no gradients for their inputs.
-# - **Freezing late stages saves only their weight gradients.** If `conv1` still trains, the gradient
-#   has to travel back through every frozen late stage to reach it, so almost all of the backward pass
-#   still runs.
-# - **The forward pass is never skipped.** Frozen layers still compute; that is why even "all but head"
-#   is not free (Section 3 fixes that).
+#   no gradients for their inputs. "first 50%" cut the backward work almost in half.
+# - **Freezing late stages saves only their weight gradients.** `conv1` still trains, so the gradient has
+#   to travel back through `layer2` and `layer3` to reach it: their input gradients are still computed.
+#   "last 50%" froze 14 times more parameters than "first 50%" and still did *more* backward work.
 #
-# Timings wobble on a busy machine and differ between CPU and GPU (a small model on a big GPU is limited
-# by kernel launches, not arithmetic), so trust the *direction* of the table, not its second digit.
+# "Only their weight gradients" is not nothing: a weight gradient costs about as much as the layer's
+# forward pass, and in a ResNet the late stages are not cheap. ResNets halve the feature map and double
+# the channels at each stage, which keeps the work per stage similar. Here are the forward-FLOP shares of
+# a torchvision ResNet-18 (random weights, nothing downloaded) on one 224x224 image:
+
+# %% tags=["check-output"]
+resnet18 = torchvision.models.resnet18(weights=None).eval()
+total = sum(p.numel() for p in resnet18.parameters())
+for stage, share in stage_flops(resnet18, torch.randn(1, 3, 224, 224)).items():
+    params = sum(p.numel() for p in getattr(resnet18, stage).parameters()) / total
+    print(f"{stage:<7} {100 * share:5.1f}% of forward FLOPs   {100 * params:5.1f}% of parameters")
+
+# %% [markdown]
+# The last stage, `layer4`, does about 23% of ResNet-18's forward work, about as much as each other
+# stage, while it holds most of the parameters: parameter share and compute share are different things.
+#
+# ### The clock
+
+# %%
+show(ids=["spd-predict-measure"])
+
+# %% [markdown]
+# Now the same plans timed on your device. Plans are timed in turns (one step of each per round), and
+# each row reports the median and the IQR of its step times.
+
+# %%
+timed = {name: plans[name] for name in ("none", "first 50%", "last 50%", "all but head")}
+rows = compare_plans(lambda: load_pretrained(num_classes=5), batch, timed, device=device, repeats=11,
+                     warmup=1)
+print(format_rows(rows))
+print(timing_verdict(rows, "first 50%", "last 50%"))
+print(timing_verdict(rows, "all but head", "none"))
+
+# %% [markdown]
+# The verdict lines state a direction only when the middle halves of the two plans' step times do not
+# overlap. On a quiet CPU the clock agrees with the FLOP count; on a busy machine, or on a big GPU where a
+# model this small is limited by kernel launches rather than arithmetic, a difference can drown in the
+# noise, and then the honest reading is "no measurable difference here", not a ranking.
 #
 # ### Memory: what autograd keeps for backward
 #
@@ -137,7 +198,6 @@ print(format_rows(rows))
 # every machine.
 
 # %% tags=["check-output"]
-cpu_batch = (task.x_train[:64], task.y_train[:64])
 saved = {name: saved_activation_bytes(load_pretrained(num_classes=5), cpu_batch, plans[name], "cpu")
          for name in ("none", "first 50%", "last 50%", "all but head")}
 for name, nbytes in saved.items():
@@ -146,10 +206,12 @@ print("freezing the first half saves more memory than freezing the last half:",
       saved["first 50%"] < saved["last 50%"])
 
 # %% [markdown]
-# Freezing the first half cuts the saved activations a lot; freezing the last half barely changes
-# them, because the early layers (where the feature maps are largest) still need their inputs saved to
-# compute weight gradients. On a GPU, `compare_plans` above also reports the real peak memory of a step
-# (`torch.cuda.max_memory_allocated`).
+# Freezing the first half cuts the saved activations by half; freezing the last half saves nothing at
+# all. The frozen late stages lie on the backward path from the loss to the trainable stem, so autograd
+# still records them and keeps what their backward needs (convolution and BatchNorm inputs, ReLU
+# outputs): the gradient for `conv1` has to pass through them. Only a stage that no gradient needs to
+# cross, one *before* every trainable layer, is left out of the graph. On a GPU, `compare_plans` above
+# also reports the real peak memory of a step (`torch.cuda.max_memory_allocated`).
 #
 # ## 3. Caching a frozen backbone's features
 #
@@ -158,9 +220,10 @@ print("freezing the first half saves more memory than freezing the last half:",
 # feature extractor recomputes them every epoch anyway. Instead, run the backbone **once**, keep the
 # features, and train the head on them.
 #
-# **Commit to your answer:** the head is `Linear(64, 5)` and the backbone has about 77,000 parameters.
-# How many times faster do you expect one head epoch on cached features to be?
-#
+# %%
+show(ids=["spd-predict-cache"])
+
+# %% [markdown]
 # `compare_caching` trains two identical heads for one epoch on the same examples in the same order,
 # one recomputing the backbone for every batch and one reading cached features, timing both in the same
 # run.
@@ -187,8 +250,8 @@ ax.grid(alpha=0.3)
 plt.show()
 
 # %% [markdown]
-# On the machine that ran this notebook the cached epoch was the number printed above times faster,
-# and the two heads ended with the same logits: caching changed the cost, not the result. Even with the
+# On the machine that ran this notebook the cached epoch was the number printed above times faster
+# (one run: the ratio moves with the machine's load, but it is far too large to be noise), and the two heads ended with the same logits: caching changed the cost, not the result. Even with the
 # one-off cost of building the cache, caching wins after the first epoch or two.
 #
 # **When you may not cache**
@@ -197,7 +260,8 @@ plt.show()
 #   few augmented copies, but that is a different dataset.)
 # - **BatchNorm in train mode** inside the backbone makes its output depend on the batch; freeze it *and*
 #   put it in eval mode first (lesson 6).
-# - **Partial fine-tuning**: you can only cache up to the input of the first trainable layer.
+# - **Partial fine-tuning**: you can cache only the frozen prefix, up to the input of the first
+#   trainable layer (and only if nothing before it is in train mode).
 #
 # **Expert note.** The same idea is why linear probing is the cheapest way to score a pretrained model
 # (lesson 4) and why BitFit and LoRA (lesson 9) save memory but not forward time: they still run the
@@ -205,12 +269,14 @@ plt.show()
 
 # %% [markdown]
 # ## Check yourself
+#
+# (The predictions you locked in above are not repeated here.)
 
 # %%
-show(topic="speed", difficulty="easy")
+show(topic="speed", difficulty="easy", types=QUESTIONS)
 
 # %%
-show(topic="speed", difficulty=["medium", "hard"])
+show(topic="speed", difficulty=["medium", "hard"], types=QUESTIONS)
 
 # %% [markdown]
 # ## Flashcards

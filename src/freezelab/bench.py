@@ -54,7 +54,8 @@ def plans_for(model: nn.Module, stages: Sequence[str] | None = None) -> dict[str
     """Named freezing plans: plan name -> frozen stage names.
 
     The last stage is the head and stays trainable in every plan; percentages count the other stages.
-    "first N%" freezes the early stages (the usual transfer-learning choice), "last N%" the late ones.
+    "first N%" freezes the early stages (the usual transfer-learning choice), "last N%" the late ones:
+    exactly the stages "first (100-N)%" leaves trainable, so "first 50%" and "last 50%" never overlap.
     """
     stages = list(stages) if stages is not None else default_stages(model)
     missing = [s for s in stages if not hasattr(model, s)]
@@ -68,8 +69,8 @@ def plans_for(model: nn.Module, stages: Sequence[str] | None = None) -> dict[str
         "first 50%": body[:_take(body, 0.50)],
         "first 75%": body[:_take(body, 0.75)],
         "all but head": body,
-        "last 25%": body[-_take(body, 0.25):],
-        "last 50%": body[-_take(body, 0.50):],
+        "last 25%": body[_take(body, 0.75):],
+        "last 50%": body[_take(body, 0.50):],
     }
 
 
@@ -222,7 +223,7 @@ def compare_plans(model_fn: Callable[[], nn.Module], batch: Batch, plans: dict[s
             count = count_parameters(model)
         stats = StepStats.from_times(times[name])
         rows.append({"plan": name, "frozen": list(plan), "trainable": count.trainable, "total": count.total,
-                     "median_s": stats.median, "iqr_s": stats.iqr,
+                     "median_s": stats.median, "iqr_s": stats.iqr, "q1_s": stats.q1, "q3_s": stats.q3,
                      "memory_bytes": peak_memory(model, batch, plan, device)})
     base = next((r for r in rows if r["plan"] == "none"), rows[0])
     for row in rows:
@@ -240,3 +241,40 @@ def format_rows(rows: list[dict]) -> str:
                      f"{r['time_ratio']:>7.2f} {r['memory_bytes'] / 2**20:>10.2f} {r['memory_ratio']:>7.2f}  "
                      f"{', '.join(r['frozen']) or '-'}")
     return "\n".join(lines)
+
+
+def timing_verdict(rows: list[dict], a: str, b: str) -> str:
+    """Which of plans `a` and `b` was faster, stated only when their inter-quartile ranges do not overlap."""
+    ra, rb = (next(r for r in rows if r["plan"] == name) for name in (a, b))
+    if ra["q3_s"] < rb["q1_s"]:
+        return f"{a} was faster than {b} (the middle halves of their step times do not overlap)"
+    if rb["q3_s"] < ra["q1_s"]:
+        return f"{b} was faster than {a} (the middle halves of their step times do not overlap)"
+    return f"{a} vs {b}: within the noise of this machine (their step-time IQRs overlap); no direction"
+
+
+def stage_flops(model: nn.Module, x: torch.Tensor) -> dict[str, float]:
+    """Share of one forward pass's FLOPs spent in each top-level stage (torch.utils.flop_counter)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(x)
+    counts, total = counter.get_flop_counts(), counter.get_total_flops()
+    root = type(model).__name__
+    return {name: sum(counts.get(f"{root}.{name}", {}).values()) / total
+            for name, _ in model.named_children() if f"{root}.{name}" in counts}
+
+
+def step_flops(model: nn.Module, batch: Batch, plan: Sequence[str] = ()) -> tuple[int, int]:
+    """FLOPs of one forward and one backward pass with `plan` frozen: the work, independent of the clock."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    x, y = batch
+    with _restored(model), applied(model, plan):
+        model.train()
+        with FlopCounterMode(display=False) as forward:
+            loss = F.cross_entropy(model(x), y)
+        with FlopCounterMode(display=False) as backward:
+            loss.backward()
+        model.zero_grad(set_to_none=True)
+    return forward.get_total_flops(), backward.get_total_flops()

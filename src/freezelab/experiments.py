@@ -1,13 +1,17 @@
-"""Small seeded experiments behind lessons 05 (workflows) and 08 (evaluation).
+"""Small seeded experiments behind lessons 04, 05, 08 and 09.
 
 Each function is what a lesson runs and what `tests/test_lesson_claims_d2.py` checks, so the prose and the
-numbers cannot drift apart.
+numbers cannot drift apart. The learning-rate sweeps of lessons 04 and 09 take minutes, more than a lesson
+may spend, so `python -m freezelab.experiments record` runs them once and writes every run's numbers to
+`freezelab/measured.py`; the lessons read that file and `tests/test_transfer.py` re-runs part of it.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -17,8 +21,94 @@ from .backbones import load_pretrained
 from .data import Task, augment, few_shot, loaders, source_task, target_task
 from .device import pick_device, seed_everything
 from .features import extract_features, feature_extractor, probe_accuracy
+from .peft import compare_methods
 from .strategies import frozen_bn_to_eval
 from .training import History, fit, loss_and_accuracy
+from .transfer import RunResult, sweep
+
+# ---------------------------------------------------------------------------------------------------------
+# Lessons 04 and 09: recorded learning-rate sweeps
+# ---------------------------------------------------------------------------------------------------------
+
+# name -> (task, strategies or PEFT methods, "transfer" or "peft"); every one: 5 seeds, 40 epochs, also
+# evaluated after 20, each strategy at every learning rate of its grid (transfer.lr_grid, peft.method_lrs).
+SWEEPS: dict[str, tuple[str, tuple[str, ...], str]] = {
+    "new_digits": ("new_digits", ("scratch", "linear_probe", "stem+layer1+head", "layer3+head", "finetune",
+                                  "lp_ft"), "transfer"),
+    "inverted": ("inverted", ("scratch", "linear_probe", "stem+layer1+head", "layer3+head", "finetune"),
+                 "transfer"),
+    "noisy": ("noisy", ("linear_probe", "finetune", "lp_ft"), "transfer"),
+    "peft": ("new_digits", ("bitfit", "lora"), "peft"),
+}
+# Runs two sweeps share (same task, model, recipe and grid) are recorded once: sweep -> (source, strategies).
+SHARED = {"peft": ("new_digits", ("linear_probe", "layer3+head", "finetune"))}
+SWEEP_SEEDS = (0, 1, 2, 3, 4)
+SWEEP_EPOCHS = 40
+SWEEP_BUDGETS = (20,)
+MEASURED_PATH = Path(__file__).with_name("measured.py")
+
+
+def run_sweep(name: str, seeds: tuple[int, ...] = SWEEP_SEEDS, strategies: tuple[str, ...] | None = None,
+              lrs: dict | None = None, device: torch.device | str | None = "cpu",
+              progress: bool = False) -> list[RunResult]:
+    """Run (part of) one recorded sweep: all of it by default, or some strategies, seeds or lrs."""
+    if name not in SWEEPS:
+        raise ValueError(f"unknown sweep {name!r}: choose one of {', '.join(SWEEPS)}.")
+    task_name, all_strategies, kind = SWEEPS[name]
+    strategies = strategies or all_strategies
+    if kind == "peft":
+        return [r for m in strategies for r in compare_methods(
+            (m,), task_name, seeds=seeds, epochs=SWEEP_EPOCHS, budgets=SWEEP_BUDGETS, device=device,
+            progress=progress, lrs=(lrs or {}).get(m))]
+    return sweep(strategies, (task_name,), seeds=seeds, epochs=SWEEP_EPOCHS, budgets=SWEEP_BUDGETS,
+                 lrs=lrs, device=device, progress=progress)
+
+
+def measured(name: str) -> list[RunResult]:
+    """Every run of a recorded sweep, as `record` wrote it (seconds are not kept: they depend on the machine)."""
+    from .measured import RUNS
+
+    if name not in RUNS:
+        raise ValueError(f"no recorded sweep {name!r}: run `python -m freezelab.experiments record`.")
+    runs = [RunResult(*row[:9], seconds=0.0, ood_acc=row[9]) for row in RUNS[name]]
+    if name in SHARED:
+        source, strategies = SHARED[name]
+        runs = [r for r in measured(source) if r.strategy in strategies] + runs
+    return runs
+
+
+def write_measured(runs: dict[str, list[RunResult]], path: Path = MEASURED_PATH) -> None:
+    """Write sweep results as the Python module `measured` reads."""
+    lines = ['"""Every run of the recorded learning-rate sweeps (lessons 04 and 09). Generated: do not edit.',
+             "",
+             f"Written by `python -m freezelab.experiments record` with torch {torch.__version__} on the CPU,",
+             "one thread. Row: strategy, task, k, seed, lr, epochs, test_acc, val_acc, trainable, ood_acc.",
+             '"""', "", "RUNS = {"]
+    for name, results in runs.items():
+        lines.append(f"    {name!r}: [")
+        for r in results:
+            row = (r.strategy, r.task, r.k, r.seed, r.lr, r.epochs, r.test_acc, r.val_acc, r.trainable,
+                   r.ood_acc)
+            lines.append(f"        {row!r},")
+        lines.append("    ],")
+    lines.append("}")
+    Path(path).write_text("\n".join(lines) + "\n")
+
+
+def record(names: tuple[str, ...] = tuple(SWEEPS), path: Path = MEASURED_PATH) -> None:
+    """Run sweeps on the CPU with one thread and (re)write their results, keeping the other sweeps."""
+    torch.set_num_threads(1)
+    try:
+        from .measured import RUNS
+        runs = {name: [RunResult(*row[:9], seconds=0.0, ood_acc=row[9]) for row in rows]
+                for name, rows in RUNS.items()}
+    except ImportError:
+        runs = {}
+    for name in names:
+        started = time.perf_counter()
+        runs[name] = run_sweep(name, progress=True)
+        write_measured(runs, path)  # after each sweep: a long recording can be resumed
+        print(f"{name}: {time.perf_counter() - started:.0f} s", flush=True)
 
 # ---------------------------------------------------------------------------------------------------------
 # Lesson 05: fine-tuning workflows
@@ -218,3 +308,11 @@ def leakage_study(features: Task, k: int = 3, seeds: tuple[int, ...] = tuple(ran
         by_test, by_val = int(np.argmax(test)), int(np.argmax(val))
         results.append(LeakageResult(seed, test[by_test], fresh[by_test], test[by_val], fresh[by_val]))
     return results
+
+
+if __name__ == "__main__":
+    names = sys.argv[2:] or list(SWEEPS)
+    if sys.argv[1:2] != ["record"] or not set(names) <= set(SWEEPS):
+        sys.exit(f"usage: python -m freezelab.experiments record [{' '.join(SWEEPS)}]   "
+                 "(re-runs sweeps: minutes on a CPU)")
+    record(tuple(names))

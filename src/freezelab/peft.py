@@ -1,25 +1,22 @@
 """Beyond freezing: BitFit (train biases only) and LoRA adapters, in plain PyTorch.
 
 Both are freezing, generalised: the pretrained weights stay frozen and a small set of parameters trains.
-BitFit (Zaken et al. 2022) unfreezes only the bias terms. LoRA (Hu et al. 2021) adds a low-rank update
+BitFit (Ben Zaken et al. 2022) unfreezes only the bias terms. LoRA (Hu et al. 2021) adds a low-rank update
 ``B @ A`` next to a frozen weight, with ``B`` zero-initialised so that training starts from the base model.
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
-
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from .backbones import TinyResNet, load_pretrained
-from .data import augment, few_shot, loaders, target_task
-from .device import pick_device, seed_everything
-from .strategies import frozen_bn_to_eval
-from .training import fit, loss_and_accuracy
+from .data import few_shot, target_task
+from .device import seed_everything
+from .transfer import LRS, PROBE_LRS, RunResult, run_model, train_model
 
-METHODS = ("linear_probe", "bitfit", "lora", "partial", "finetune")
+METHODS = ("linear_probe", "bitfit", "lora", "layer3+head", "finetune")
 
 
 class LoRALinear(nn.Module):
@@ -36,6 +33,10 @@ class LoRALinear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.base(x) + self.scale * self.lora_b(self.lora_a(x))
 
+    def delta_weight(self) -> torch.Tensor:
+        """The change LoRA makes to the effective weight: (alpha / r) * B @ A, shape of `base.weight`."""
+        return self.scale * self.lora_b.weight @ self.lora_a.weight
+
 
 class LoRAConv2d(nn.Module):
     """A frozen `nn.Conv2d` plus a low-rank update: a k x k conv down to r channels, then a 1x1 conv up."""
@@ -51,6 +52,17 @@ class LoRAConv2d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.base(x) + self.scale * self.lora_b(self.lora_a(x))
+
+    def delta_weight(self) -> torch.Tensor:
+        """The change to the effective kernel: (alpha / r) * sum over r of B[o, r] * A[r, i, :, :]."""
+        b = self.lora_b.weight.flatten(1)  # (out, r): a 1x1 conv is a matrix
+        return self.scale * torch.einsum("or,rikl->oikl", b, self.lora_a.weight)
+
+
+def lora_weight_change(model: nn.Module) -> dict[str, float]:
+    """For every LoRA layer: ||delta W|| / ||W||, how far the effective weight moved from the base."""
+    return {name: (m.delta_weight().norm() / m.base.weight.norm()).item()
+            for name, m in model.named_modules() if isinstance(m, LoRALinear | LoRAConv2d)}
 
 
 def add_lora(model: nn.Module, r: int = 4, alpha: float = 8.0, skip: tuple[str, ...] = ("fc",)) -> nn.Module:
@@ -93,43 +105,42 @@ def build(method: str, num_classes: int = 5, r: int = 4, keep_head: bool = False
         bitfit(model)
     elif method == "linear_probe":
         model.requires_grad_(False)
-    elif method == "partial":
+    elif method == "layer3+head":
         model.requires_grad_(False)
         model.layer3.requires_grad_(True)
     model.fc.requires_grad_(True)
     return model
 
 
-@dataclass
-class PeftResult:
-    """One run of a parameter-efficient method on a few-shot task."""
-
-    method: str
-    task: str
-    k: int
-    seed: int
-    test_acc: float
-    trainable: int
-    seconds: float
+def method_lrs(method: str) -> tuple[float, ...]:
+    """The learning rates a method is tuned on (a lone head or a few biases want larger steps)."""
+    return PROBE_LRS if method in ("linear_probe", "bitfit") else LRS
 
 
-def run_method(method: str, task_name: str = "inverted", k: int = 5, seed: int = 0, epochs: int = 20,
-               lr: float = 1e-2, device: torch.device | str | None = None) -> PeftResult:
-    """Train one method on a k-shot target task with one seed; return its test accuracy."""
-    device = torch.device(device) if device is not None else pick_device()
-    started = time.perf_counter()
-    generator = seed_everything(seed)
+def run_method(method: str, task_name: str = "new_digits", k: int = 5, seed: int = 0, epochs: int = 20,
+               lr: float = 1e-2, device: torch.device | str | None = None,
+               budgets: tuple[int, ...] = ()) -> list[RunResult]:
+    """Train one method (new head) on a k-shot target task with one seed; one result per budget."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}: choose one of {', '.join(METHODS)}.")
+    return run_model(method, lambda n: build(method, n), task_name, k, seed, epochs, lr, device, budgets)
+
+
+def compare_methods(methods=METHODS, task_name: str = "new_digits", k: int = 5, seeds=(0, 1, 2),
+                    epochs: int = 20, budgets: tuple[int, ...] = (), device: torch.device | str | None = None,
+                    progress: bool = True, lrs: tuple[float, ...] | None = None) -> list[RunResult]:
+    """Every method at every learning rate of its grid (or `lrs`), on every seed (pick lrs with
+    `transfer.summarise`)."""
+    grid = [(m, lr, seed) for m in methods for lr in (lrs or method_lrs(m)) for seed in seeds]
+    results: list[RunResult] = []
+    for m, lr, seed in tqdm(grid, desc="PEFT runs", disable=not progress):
+        results += run_method(m, task_name, k, seed, epochs, lr, device, budgets)
+    return results
+
+
+def train_method(method: str, task_name: str = "new_digits", k: int = 5, seed: int = 0, epochs: int = 20,
+                 lr: float = 1e-2, device: torch.device | str | None = None) -> nn.Module:
+    """Train one method on a k-shot task and return the trained model (to look inside it)."""
     task = few_shot(target_task(task_name), k, seed=seed)
-    data = loaders(task, batch_size=64, seed=seed)
-    # Same classes as the source on input-level shifts: the pretrained head is a fair start there.
-    model = build(method, task.num_classes, keep_head=task_name != "new_digits").to(device)
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
-
-    def shifted(x: torch.Tensor) -> torch.Tensor:
-        return augment(x.cpu(), generator).to(x.device)
-
-    fit(model, data["train"], optimizer, epochs, device=device, before_epoch=frozen_bn_to_eval,
-        augment=shifted, progress=False)
-    _, test_acc = loss_and_accuracy(model, data["test"], device)
-    return PeftResult(method, task_name, k, seed, test_acc, trainable_count(model),
-                      time.perf_counter() - started)
+    generator = seed_everything(seed)
+    return train_model(build(method, task.num_classes), task, generator, seed, epochs, lr, device)
