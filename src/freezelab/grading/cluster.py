@@ -1,0 +1,408 @@
+"""Grade a class on a pool of local threads or on a Dask cluster, resumable, every grade recorded once.
+
+The coordinator (the `freezelab grade` process) hashes every submission, skips those the ledger already
+holds with the same hash, and sends the rest in small one-assignment batches to `grade_batch`: on a Dask
+cluster (`--scheduler tcp://HOST:PORT`, any cluster a `distributed.Client` reaches: Dask Gateway,
+dask-jobqueue, dask-kubernetes) or on local threads. A batch carries the course (a zip of its root) and
+the submitted files as bytes, so workers need no shared file system; each worker keeps a warm copy of the
+course and one trusted checker. Workers return plain data (scores, comments, notebooks, feedback HTML);
+only the coordinator writes the gradebook, one transaction per submission (`ledger.Ledger.record`).
+A batch whose worker dies is run again elsewhere by Dask; its result is recorded when it first arrives.
+"""
+
+from __future__ import annotations
+
+import atexit
+import csv
+import hashlib
+import io
+import os
+import shutil
+import tempfile
+import threading
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import as_completed as local_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import grade as G
+from . import nbplugins
+from .course import WORK_DIRS, WORK_FILES, GradingError, generate, last_error_line, nbgrader
+from .ledger import DB_ENV, Ledger, engine_url, files_digest
+
+BATCH = 4  # submissions per task: amortises one nbgrader run, small enough to balance and to lose little
+
+
+# ---------------------------------------------------------------- worker side
+
+def pack_course(course: Path) -> bytes:
+    """The course root as a zip (nbgrader's working folders and gradebook left out)."""
+    skip = set(WORK_DIRS) | set(WORK_FILES) | {"__pycache__", ".ipynb_checkpoints"}
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(course.rglob("*")):
+            rel = path.relative_to(course)
+            if path.is_file() and not skip & set(rel.parts):
+                zf.write(path, rel.as_posix())
+    return buf.getvalue()
+
+
+@dataclass
+class _Slot:
+    """One worker thread's warm state: a private course copy (per course digest) and its checker."""
+
+    root: Path
+    isolate: bool
+    generated: set[str] = field(default_factory=set)
+    checker: G.CheckerWorker | None = None
+
+    @property
+    def course(self) -> Path:
+        return self.root / "course"
+
+    def close(self) -> None:
+        if self.checker is not None:
+            self.checker.close()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+_slots: dict[tuple[str, bool, int], _Slot] = {}
+_slots_lock = threading.Lock()
+
+
+def close_slots() -> None:
+    """Stop every warm checker this process started and remove the course copies."""
+    with _slots_lock:
+        slots = list(_slots.values())
+        _slots.clear()
+    for slot in slots:
+        slot.close()
+
+
+atexit.register(close_slots)
+
+
+def _slot(course_zip: bytes, digest: str, isolate: bool) -> _Slot:
+    key = (digest, isolate, threading.get_ident())
+    with _slots_lock:
+        slot = _slots.get(key)
+    if slot is None:
+        slot = _Slot(Path(tempfile.mkdtemp(prefix="freezelab-worker-")), isolate)
+        with zipfile.ZipFile(io.BytesIO(course_zip)) as zf:
+            zf.extractall(slot.course)
+        slot.checker = G.CheckerWorker(slot.course, isolate)
+        with _slots_lock:
+            _slots[key] = slot
+    return slot
+
+
+def _read_grades(course: Path, student: str, assignment: str) -> dict:
+    """The scores and comments nbgrader recorded for one student in a worker's own gradebook."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(G._url(course)) as gb:
+        sub = gb.find_submission(assignment, student)
+        grades = [dict(notebook=nb.name, name=g.name, auto_score=g.auto_score,
+                       needs_manual_grade=bool(g.needs_manual_grade))
+                  for nb in sub.notebooks for g in nb.grades]
+        comments = [dict(notebook=nb.name, name=c.name, auto_comment=c.auto_comment)
+                    for nb in sub.notebooks for c in nb.comments]
+        stamp = sub.timestamp.isoformat() if sub.timestamp else None
+    return dict(grades=grades, comments=comments, timestamp=stamp)
+
+
+def _files_of(folder: Path, prefix: str, pattern: str) -> dict[str, bytes]:
+    return {f"{prefix}/{p.name}": p.read_bytes() for p in sorted(folder.glob(pattern))}
+
+
+def grade_batch(course_zip: bytes, digest: str, jobs: list[dict], timeout: float, isolate: bool) -> list[dict]:
+    """Worker side: grade one assignment's jobs in this worker's course copy; one plain result per job.
+
+    A job is {student, assignment, sha256, files: {name: bytes}, stamp: bytes | None}. A result is the job's
+    key plus either `error` or the recorded grades, comments, notes, timing and the files to keep
+    (autograded/, submitted/ notebooks and feedback/ HTML). Nothing here touches the shared gradebook.
+    """
+    os.environ.pop(DB_ENV, None)  # nbgrader here must use the copy's own gradebook, never the shared one
+    os.environ[nbplugins.VERDICTS_ENV] = G.VERDICTS
+    G.use_venv_tools()
+    slot = _slot(course_zip, digest, isolate)
+    assignment = jobs[0]["assignment"]
+    if assignment not in slot.generated:
+        generate(slot.course, assignment)
+        slot.generated.add(assignment)
+    for name in ("autograded", "feedback", "incoming", "out"):
+        shutil.rmtree(slot.course / name, ignore_errors=True)
+    subs = []
+    for job in jobs:
+        folder = slot.course / "incoming" / job["student"] / assignment
+        folder.mkdir(parents=True)
+        for name, data in job["files"].items():
+            (folder / name).write_bytes(data)
+        if job.get("stamp") is not None:
+            (folder / "timestamp.txt").write_bytes(job["stamp"])
+        subs.append(G.Submission(job["student"], assignment, sorted(folder.glob("*.ipynb")), job["student"]))
+    try:
+        G.autograde_chunk(subs, slot.course, timeout, slot.checker)
+    except Exception as exc:  # one broken batch reports its students; the worker lives on
+        for s in subs:
+            s.error = s.error or f"{type(exc).__name__}: {exc}"
+    ready = [s.student for s in subs if not s.error]
+    problems: dict[str, str] = {}
+    if ready:
+        try:
+            problems = G.feedback(slot.course, assignment, ready, slot.course / "out")
+        except Exception as exc:  # grades are still good: report the missing feedback
+            problems = {s: f"feedback failed: {type(exc).__name__}: {exc}" for s in ready}
+    results = []
+    for job, s in zip(jobs, subs, strict=True):
+        res = dict(student=s.student, assignment=assignment, sha256=job["sha256"], error=s.error,
+                   notes=list(dict.fromkeys(s.notes)), timing=s.timing, feedback_problem=problems.get(s.student))
+        if not s.error:
+            try:
+                res.update(_read_grades(slot.course, s.student, assignment))
+                res["files"] = {
+                    **_files_of(slot.course / "submitted" / s.student / assignment, "submitted", "*.ipynb"),
+                    **_files_of(slot.course / "autograded" / s.student / assignment, "autograded", "*.ipynb"),
+                    **_files_of(slot.course / "out" / "feedback" / s.student / assignment, "feedback", "*.html"),
+                }
+            except Exception as exc:
+                res["error"] = f"could not read the recorded grades: {type(exc).__name__}: {exc}"
+        results.append(res)
+    return results
+
+
+# ---------------------------------------------------------------- coordinator side
+
+def _job(sub: G.Submission) -> dict:
+    files = {p.name: p.read_bytes() for p in sub.files}
+    stamp = sub.files[0].parent / "timestamp.txt"  # from nbgrader collect: keeps late penalties right
+    return dict(student=sub.student, assignment=sub.assignment, files=files, sha256=files_digest(files),
+                stamp=stamp.read_bytes() if stamp.is_file() and stamp.parent.name == sub.assignment else None)
+
+
+def prepare_gradebook(course: Path, db_url: str, assignments: list[str], scratch: Path) -> str:
+    """Make the target gradebook know every assignment (nbgrader generate_assignment); return the course id."""
+    import sqlalchemy as sa
+
+    master = G.copy_course(course, scratch / "master")
+    url = engine_url(db_url)
+    for a in assignments:
+        proc = nbgrader(["generate_assignment", a, "--force", f"--CourseDirectory.db_url={url}"], master)
+        if proc.returncode != 0:
+            raise GradingError(f"cannot set up {a} in the gradebook {redact_url(db_url)}: "
+                               f"{last_error_line(proc.stdout + proc.stderr)}")
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(sa.text("SELECT course_id FROM assignment WHERE name = :a"),
+                                {"a": assignments[0]}).scalar() or "default_course"
+    finally:
+        engine.dispose()
+
+
+def redact_url(url: str) -> str:
+    """A database URL without its password, fit to print."""
+    import sqlalchemy as sa
+
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url.split("@")[-1]
+
+
+_clients: dict[str, object] = {}  # scheduler address -> a Client the caller made (Dask Gateway: TLS, auth)
+
+
+def main_with_client(client, argv: list[str]) -> int:
+    """`freezelab grade ARGV` on the cluster of an existing `distributed.Client` (e.g. Dask Gateway's)."""
+    address = client.scheduler.address
+    _clients[address] = client
+    try:
+        return G.main([*argv, "--scheduler", address])
+    finally:
+        _clients.pop(address, None)
+
+
+class _Pool:
+    """Where batches run: a Dask cluster (`scheduler` given) or `workers` local threads."""
+
+    def __init__(self, scheduler: str | None, workers: int) -> None:
+        self.client, self.own_client = None, False
+        if scheduler in _clients:
+            self.client = _clients[scheduler]
+            self.size = max(1, sum(self.client.nthreads().values()))
+        elif scheduler:
+            from distributed import Client
+
+            self.own_client = True
+            try:
+                self.client = Client(scheduler, timeout=30)
+            except OSError as exc:
+                raise GradingError(f"cannot reach the Dask scheduler at {scheduler}: {exc}; start it "
+                                   "(dask scheduler) or fix --scheduler") from None
+            self.size = max(1, sum(self.client.nthreads().values()))
+        else:
+            self.size = max(1, workers)
+            self.threads = ThreadPoolExecutor(self.size, thread_name_prefix="grader")
+
+    def submit_all(self, course_zip: bytes, digest: str, batches: list[list[dict]], timeout: float,
+                   isolate: bool) -> dict:
+        """Start every batch; return future -> batch."""
+        if self.client is not None:
+            course = self.client.scatter(course_zip, broadcast=True)
+            return {self.client.submit(grade_batch, course, digest, b, timeout, isolate, pure=False,
+                                       key=f"grade-{b[0]['assignment']}-{b[0]['student']}-{digest[:8]}-{i}"): b
+                    for i, b in enumerate(batches)}
+        return {self.threads.submit(grade_batch, course_zip, digest, b, timeout, isolate): b for b in batches}
+
+    def completed(self, futures):
+        if self.client is not None:
+            from distributed import as_completed
+
+            return as_completed(list(futures))
+        return local_completed(futures)
+
+    def close(self) -> None:
+        if self.client is not None:
+            if self.own_client:
+                self.client.close()
+        else:
+            self.threads.shutdown(wait=True)
+            close_slots()
+
+
+def _keep_files(result: dict, out: Path, course: Path | None) -> None:
+    """Autograded notebooks and feedback under --out (and the course root with --into-course)."""
+    s, a = result["student"], result["assignment"]
+    for rel, data in result.get("files", {}).items():
+        kind, name = rel.split("/", 1)
+        targets = [out / kind / s / a] if kind != "submitted" else []
+        if course is not None and kind in ("submitted", "autograded"):
+            targets.append(course / kind / s / a)
+        for folder in targets:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_bytes(data)
+
+
+def _cell_rows(ledger: Ledger, sub: G.Submission, max_scores: dict) -> list[dict]:
+    """cells.csv rows of one submission from the shared gradebook (every cell 'failed' when it failed)."""
+    base = dict(student_id=sub.student, assignment=sub.assignment or "")
+    if sub.error:
+        cells = max_scores.get(sub.assignment) or [("", "", 0)]
+        return [dict(base, notebook=nb, cell=c, score=0, max_score=m, status="failed") for nb, c, m in cells]
+    rows = []
+    for nb in ledger.gb.find_submission(sub.assignment, sub.student).notebooks:
+        for g in nb.grades:
+            status = ("needs_manual_grade" if g.needs_manual_grade else
+                      "manually_graded" if g.manual_score is not None else "autograded")
+            rows.append(dict(base, notebook=nb.name, cell=g.name, score=g.score, max_score=g.max_score,
+                             status=status))
+    return rows
+
+
+def write_outputs(ledger: Ledger, subs: list[G.Submission], out: Path, skipped: int,
+                  fb_problems: dict[str, str]) -> None:
+    """grades.csv (nbgrader's CSV export, submitted pairs only), cells.csv and summary.txt."""
+    from nbgrader.plugins import CsvExportPlugin
+
+    gb = ledger.gb
+    for s in subs:  # failed students still get a (zero) row in the export
+        gb.update_or_create_student(s.student)
+    assignments = sorted({s.assignment for s in subs if s.assignment})
+    max_scores = {a: [(nb.name, c.name, c.max_score) for nb in gb.find_assignment(a).notebooks
+                      for c in nb.grade_cells] for a in assignments}
+    CsvExportPlugin(to=str(out / "grades.csv"), assignment=assignments,
+                    student=sorted({s.student for s in subs})).export(gb)
+    pairs = {(s.student, s.assignment) for s in subs}
+    with open(out / "grades.csv", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if (r["student_id"], r["assignment"]) in pairs]
+    with open(out / "grades.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["assignment", "student_id", "score"])
+        writer.writeheader()
+        writer.writerows(rows)
+    with open(out / "cells.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=G.CELL_COLUMNS)
+        writer.writeheader()
+        for s in subs:
+            writer.writerows(_cell_rows(ledger, s, max_scores))
+    ok = [s for s in subs if not s.error]
+    lines = [f"graded {len(ok)} of {len(subs)} submissions ({skipped} unchanged since they were graded, "
+             "not graded again; --regrade forces)"]
+    for a in sorted({s.assignment for s in ok}):
+        scores = [gb.find_submission(a, s.student) for s in ok if s.assignment == a]
+        lines.append(f"  {a}: {len(scores)} graded, mean score "
+                     f"{sum(x.score for x in scores) / len(scores):.2f} / {scores[0].max_score:g} "
+                     "(free-response answers still need manual grading in formgrader)")
+    for s in ok:
+        lines += [f"  note for {s.student} ({s.assignment}): {n}" for n in dict.fromkeys(s.notes)]
+    failed = [s for s in subs if s.error]
+    if failed:
+        lines.append(f"FAILED: {len(failed)} submission(s) could not be graded:")
+        lines += [f"  {s.student} ({s.assignment or '?'}, {s.source}): {s.error}" for s in failed]
+    lines += [f"  feedback for {who}: {problem}" for who, problem in fb_problems.items()]
+    (out / "summary.txt").write_text("\n".join(lines) + "\n")
+
+
+def grade_distributed(course: Path, subs: list[G.Submission], out: Path, scratch: Path, *,
+                      db_url: str | None = None, scheduler: str | None = None, workers: int = 1,
+                      timeout: float = 600, isolate: bool = True, regrade: bool = False,
+                      into_course: bool = False, progress: bool = True, batch: int = BATCH) -> str:
+    """Grade `subs` through the ledger at `db_url` (default: --out's gradebook.db); return that URL."""
+    from tqdm.auto import tqdm
+
+    os.environ.pop(DB_ENV, None)  # local graders use their own copies; the coordinator passes the URL
+    out.mkdir(parents=True, exist_ok=True)
+    db_url = db_url or (G._url(course) if into_course else f"sqlite:///{out / 'gradebook.db'}")
+    for s in subs:
+        s.error = s.error or G.precheck(s)
+    todo = [s for s in subs if not s.error]
+    assignments = sorted({s.assignment for s in todo})
+    course_id = prepare_gradebook(course, db_url, assignments, scratch) if assignments else "default_course"
+    ledger = Ledger(db_url, course_id)
+    try:
+        jobs = {(s.student, s.assignment): _job(s) for s in todo}
+        known = ledger.hashes()
+        fresh = [s for s in todo
+                 if regrade or known.get((s.student, s.assignment)) != jobs[s.student, s.assignment]["sha256"]]
+        for s in todo:
+            if s not in fresh:
+                s.notes += ledger.notes(s.student, s.assignment)
+        pool = _Pool(scheduler, workers)
+        fb_problems: dict[str, str] = {}
+        bar = tqdm(total=len(subs), initial=len(subs) - len(fresh), desc="grading", unit="submission",
+                   disable=not progress)
+        try:
+            course_zip = pack_course(course)
+            digest = hashlib.sha256(course_zip).hexdigest()
+            batches = [[jobs[s.student, s.assignment] for s in chunk]
+                       for chunk in G.chunks(fresh, pool.size, most=max(1, batch))]
+            futures = pool.submit_all(course_zip, digest, batches, timeout, isolate)
+            by_key = {(s.student, s.assignment): s for s in fresh}
+            for fut in pool.completed(futures):
+                try:
+                    results = fut.result()
+                except Exception as exc:  # the cluster gave up on this batch (e.g. its workers kept dying)
+                    results = [dict(student=j["student"], assignment=j["assignment"],
+                                    error=f"the cluster could not run it: {type(exc).__name__}: {exc}")
+                               for j in futures[fut]]
+                for res in results:
+                    sub = by_key[res["student"], res["assignment"]]
+                    sub.timing.update(res.get("timing") or {})
+                    sub.notes += res.get("notes") or []
+                    if res.get("error"):
+                        sub.error = res["error"]
+                        continue
+                    ledger.record(res)
+                    _keep_files(res, out, course if into_course else None)
+                    if res.get("feedback_problem"):
+                        fb_problems[f"{sub.student}/{sub.assignment}"] = res["feedback_problem"]
+                bar.update(len(results))
+        finally:
+            bar.close()
+            pool.close()
+        write_outputs(ledger, subs, out, len(todo) - len(fresh), fb_problems)
+    finally:
+        ledger.close()
+    return db_url
+
