@@ -18,8 +18,8 @@
 #
 # Lessons 1-10 froze layers in a plain training loop. Real training code adds optimizers that carry
 # state, checkpoints on disk, activation checkpointing, several processes, a compiler, mixed precision
-# and libraries such as Hugging Face PEFT. Each of them has its own rule about freezing. For each one
-# you **predict**, then run it.
+# and libraries such as Hugging Face PEFT. Each of them has its own rule about freezing. For most of
+# them you **predict** first, then run it.
 #
 # 1. Optimizer state across freeze and unfreeze — and `freezelab.audit`, a check for every bug in this course
 # 2. Saving and loading only what trains (and what else changed)
@@ -284,8 +284,8 @@ for use_reentrant in (True, False):
 # gradient for each of them in every iteration.
 #
 # The job below is real: two processes on your CPU, talking over the `gloo` backend, each with its own
-# data. `freezelab.ddp_freeze` runs six scenarios on `Linear(8, 16) -> ReLU -> Linear(16, 2)` and
-# freezes (or unfreezes) the first layer at different moments. Here is one of them:
+# data. `freezelab.ddp_freeze` runs eight scenarios on `Linear(8, 16) -> ReLU -> Linear(16, 2)` and
+# freezes (or unfreezes) the first layer at different moments. The function behind the first four:
 
 # %%
 from freezelab import ddp_freeze
@@ -302,47 +302,64 @@ show(ids=["rt-predict-ddp-unfreeze"])
 # %% tags=["check-output"]
 results = ddp_freeze.run()  # two processes; a few seconds, mostly starting Python and importing torch
 for name in ("freeze before wrapping", "freeze after wrapping", "unfreeze after wrapping",
-             "freeze after wrapping, find_unused"):
+             "freeze after wrapping, find_unused", "wrap all, freeze, unfreeze, find_unused"):
     r = results[name]
     if r["error"]:
         outcome = f"stopped with an error at step {r['steps'] + 1}"
     else:
         outcome = (f"{r['steps']} steps; layer 0 moved: {r['layer0 moved']}, identical on both "
                    f"processes: {r['layer0 in sync']}; head identical: {r['head in sync']}")
-    print(f"{name:35} audit {r['audit'] or 'clean'} -> {outcome}")
+    print(f"{name}\n    audit: {r['audit'] or 'clean'} -> {outcome}")
 
 # %% [markdown]
-# - **Freeze before wrapping** is the only clean order: the frozen layer stays put, the head is averaged.
+# - **Freeze before wrapping** is the clean order for a fixed freeze: the frozen layer stays put, the
+#   head is averaged.
 # - **Freeze after wrapping:** DDP still waits for the frozen layer's gradient. The first step finishes,
 #   but the reduction never completes, and DDP raises at the start of the next iteration (its message
 #   suggests `find_unused_parameters=True`).
 # - **Unfreeze after wrapping** is the dangerous one: no error, the layer trains on each process, but
 #   DDP never averages its gradient — the two copies drift apart silently.
 # - `find_unused_parameters=True` makes a freeze-after-wrapping run, at the price of an extra traversal
-#   of the autograd graph every iteration. The fix is to re-wrap after changing the freeze (build a new
-#   DDP object, which is cheap compared with training); gradual unfreezing under DDP therefore re-wraps
-#   at each stage.
+#   of the autograd graph every iteration (PyTorch's DDP docs).
+# - **Gradual unfreezing** therefore has two correct forms: wrap the model again after each change (a
+#   new DDP object registers what trains now), or — the last row — wrap while *everything* trains, with
+#   `find_unused_parameters=True`, then freeze: unfreezing later only brings back parameters DDP
+#   registered, so they are averaged again (3 steps frozen, 3 unfrozen, identical on both processes).
 #
-# `freezelab.audit` catches the last three (code `ddp-changed-after-wrap`, by comparing what DDP
-# registered with what trains now).
+# `freezelab.audit` flags the two broken orders before a single step runs — a freeze after wrapping
+# without `find_unused_parameters`, and an unfreeze beyond what DDP registered (code
+# `ddp-changed-after-wrap`: it compares what DDP registered with what trains now).
 #
-# **FSDP** (fully sharded data parallel) shards parameters across processes. The original
-# `FullyShardedDataParallel` flattens all parameters of one wrapped unit into one `FlatParameter`, and
-# one flat tensor has one `requires_grad`. Its docs state the rule: with `use_orig_params=False` every
-# unit must hold only frozen or only trainable parameters; with `use_orig_params=True` mixing is allowed
-# but gradient memory is then as if nothing were frozen. The same job ran FSDP too:
+# Here are the two functions behind the last row and the FSDP2 row below:
 
-# %% tags=["check-output"]
-for name in ("FSDP one unit, mixed", "FSDP frozen part in its own unit"):
-    r = results[name]
-    print(f"{name:35} -> " + (f"ValueError when wrapping: {'uniform `requires_grad`' in r['error']}"
-                              if r["error"] else f"{r['steps']} steps, no error"))
+# %%
+print(getsource(ddp_freeze.ddp_freeze_then_unfreeze))
+print(getsource(ddp_freeze.fsdp2_scenario))
 
 # %% [markdown]
-# So with FSDP, wrap so that each unit is all frozen or all trainable (in a transformer with LoRA, for
-# example, a wrapping policy that puts the adapters and the frozen base in different units). The newer
-# `fully_shard` (often called FSDP2) shards every parameter as its own `DTensor`; with no flat parameter
-# there is no per-unit `requires_grad` rule to follow.
+# **FSDP** (fully sharded data parallel) shards parameters across processes. The original
+# `FullyShardedDataParallel` (FSDP1) flattens all parameters of one wrapped unit into one
+# `FlatParameter`, and one flat tensor has one `requires_grad`. Its docs state the rule: with `use_orig_params=False` every
+# unit must hold only frozen or only trainable parameters; with `use_orig_params=True` mixing is allowed,
+# but the docs warn that gradient memory is then higher than the freeze would suggest. The newer
+# `fully_shard` (often called FSDP2) shards every parameter as its own `DTensor` (dim-0 sharding), with
+# no flat parameter. The same job ran all three:
+
+# %% tags=["check-output"]
+for name in ("FSDP one unit, mixed", "FSDP frozen part in its own unit", "FSDP2 fully_shard, mixed"):
+    r = results[name]
+    print(f"{name:35} -> " + (f"{r['error'].split(':')[0]} when wrapping" if r["error"]
+                              else f"{r['steps']} steps, no error"))
+print("FSDP2: frozen layer unchanged:", not results["FSDP2 fully_shard, mixed"]["layer0 moved"])
+
+# %%
+print("FSDP1's message:", results["FSDP one unit, mixed"]["error"])
+
+# %% [markdown]
+# So with the original FSDP and `use_orig_params=False`, wrap so that each unit is all frozen or all
+# trainable (in a transformer with LoRA, for example, a wrapping policy that puts the adapters and the
+# frozen base in different units). FSDP2 took a half-frozen unit as it was, and kept the frozen layer
+# frozen.
 #
 # ## 5. Wrapper name prefixes: `module.` and `_orig_mod.`
 #
@@ -366,7 +383,8 @@ for name, p in wrapped.named_parameters():
     p.requires_grad_(name.startswith("fc"))
 print("first names:", [n for n, _ in wrapped.named_parameters()][:2])
 print("trainable tensors:", sum(p.requires_grad for p in wrapped.parameters()))
-print(audit(wrapped, ignore=["bn-train-mode"]).codes)
+frozen_bn_to_eval(wrapped)  # section 1's habit, so that the audit below is about the prefix only
+print(audit(wrapped).codes)
 
 # %% [markdown]
 # Everything got frozen, head included (lesson 6's "nothing can learn"). The same prefix breaks
@@ -393,8 +411,9 @@ print(f"after removing the prefix: {len(state) - len(keys.unexpected_keys)} of {
 #
 # `torch.compile` traces your model into a graph and guards it with conditions that must hold to reuse
 # it — shapes, dtypes, and, for the tensors it treats as inputs, `requires_grad`. Freezing a layer breaks
-# a guard, so the next call compiles again. We use the `eager` backend (it traces but does not generate
-# code, so it takes a second) and count compilations with PyTorch's own test helper `CompileCounter`.
+# a guard, so the next call compiles again. We compile with `CompileCounter`, a backend from PyTorch's
+# test helpers that counts compilations and runs each traced graph as it is, like the `eager` backend:
+# no code generation, so it takes a second.
 #
 # **Commit to your answer:** we compile, call the model twice, freeze the first layer and call it, then
 # unfreeze it and call it again. How many compilations in total?
@@ -616,7 +635,7 @@ show(topic="real_training", difficulty=["medium", "hard"], types=QUESTIONS)
 # | unfreeze mid-training | `optimizer.add_param_group(...)` | rebuilt: old state lost, every weight jumps by ~lr, scheduler detached |
 # | save a fine-tune | save what *changed* (BN buffers too); check `missing_keys` / `unexpected_keys` | reloaded model differs; `strict=False` loads nothing, silently |
 # | checkpoint after a frozen prefix | `use_reentrant=False` (or an input that requires grad) | the checkpointed block never trains |
-# | DDP | freeze, then wrap; re-wrap after a change | error next iteration, or replicas drift silently |
+# | DDP | freeze, then wrap; re-wrap after a change (or wrap all with `find_unused_parameters=True`, then freeze) | error next iteration, or replicas drift silently |
 # | FSDP (`use_orig_params=False`) | each unit all frozen or all trainable | `ValueError` when wrapping |
 # | DDP / DataParallel / compile | freeze through the inner module; strip `module.` / `_orig_mod.` | name-based freezing matches nothing |
 # | `torch.compile` | expect one recompilation per new freeze state | slow steps; past the limit, no compilation |

@@ -173,6 +173,13 @@ def test_ddp_changed_after_wrap(tmp_path):
         assert audit(ddp).codes == ["wrapper-prefix", "ddp-changed-after-wrap"]
         rewrapped = nn.parallel.DistributedDataParallel(model)
         assert audit(rewrapped, ignore=["wrapper-prefix"]).ok
+        model[0].requires_grad_(False)  # frozen after wrapping: stalls DDP...
+        assert audit(rewrapped, ignore=["wrapper-prefix"]).codes == ["ddp-changed-after-wrap"]
+        searching = nn.parallel.DistributedDataParallel(two_layers(), find_unused_parameters=True)
+        searching.module[0].requires_grad_(False)  # ...unless DDP looks for unused parameters
+        assert audit(searching, ignore=["wrapper-prefix"]).ok
+        searching.module[0].requires_grad_(True)
+        assert audit(searching, ignore=["wrapper-prefix"]).ok
     finally:
         dist.destroy_process_group()
 

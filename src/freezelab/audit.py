@@ -193,14 +193,15 @@ def _ddp_changed(model: nn.Module) -> list[Finding]:
         return []
     ignored = ddp.parameters_to_ignore
     now = sum(p.requires_grad for n, p in ddp.module.named_parameters() if n not in ignored)
-    if now == built:
+    # Freezing after wrapping is handled when DDP looks for unused parameters (at a cost per step).
+    if now == built or (now < built and ddp.find_unused_parameters):
         return []
     return [Finding(
         "ddp-changed-after-wrap", "error",
         f"DistributedDataParallel was built when {built} parameter tensors trained; now {now} do. "
         "Tensors unfrozen later are never all-reduced (replicas drift apart); tensors frozen later "
-        "stall the next iteration. Freeze before wrapping, or wrap again after changing the freeze",
-        ())]
+        "stall the next iteration unless find_unused_parameters=True. Freeze before wrapping, or "
+        "wrap again after changing the freeze", ())]
 
 
 def _lazy(model: nn.Module) -> list[Finding]:

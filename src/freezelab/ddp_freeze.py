@@ -7,8 +7,10 @@ distributed job is) and returns what rank 0 reported, one dict per scenario:
 - "freeze after wrapping"                 DDP still waits for the frozen layer's gradient
 - "unfreeze after wrapping"               the unfrozen layer trains on each rank but is never all-reduced
 - "freeze after wrapping, find_unused"    find_unused_parameters=True lets it run (at a cost per step)
+- "wrap all, freeze, unfreeze, find_unused"  gradual unfreezing under one wrapper built while all trained
 - "FSDP one unit, mixed"                  use_orig_params=False: one flat parameter, mixed requires_grad
 - "FSDP frozen part in its own unit"      the same model wrapped so each unit is all frozen or all trainable
+- "FSDP2 fully_shard, mixed"              per-parameter sharding: mixed requires_grad in one unit
 """
 
 from __future__ import annotations
@@ -89,6 +91,41 @@ def ddp_scenario(order: str, find_unused: bool = False) -> dict[str, Any]:
     return result
 
 
+def ddp_freeze_then_unfreeze() -> dict[str, Any]:
+    """Wrap while everything trains (find_unused_parameters=True), freeze layer 0, train, unfreeze, train."""
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    from freezelab.audit import audit
+
+    model = make_model()
+    ddp = DDP(model, find_unused_parameters=True)
+    model[0].requires_grad_(False)
+    start = model[0].weight.detach().clone()
+    frozen_steps, error = train(ddp, dist.get_rank())
+    result: dict[str, Any] = {"layer0 kept while frozen": torch.equal(start, model[0].weight)}
+    model[0].requires_grad_(True)
+    result["audit"] = audit(ddp, ignore=["wrapper-prefix"]).codes
+    steps, later_error = train(ddp, dist.get_rank())
+    result.update({"steps": frozen_steps + steps, "error": error or later_error,
+                   "layer0 moved": not torch.equal(start, model[0].weight),
+                   "layer0 in sync": in_sync(model[0].weight), "head in sync": in_sync(model[2].weight)})
+    return result
+
+
+def fsdp2_scenario() -> dict[str, Any]:
+    """FSDP2 (`fully_shard`): each parameter is its own sharded DTensor, so one unit may mix flags."""
+    from torch.distributed.fsdp import fully_shard
+
+    model = make_model()
+    model[0].requires_grad_(False)
+    fully_shard(model)
+    start = model[0].weight.full_tensor()
+    steps, error = train(model, dist.get_rank())
+    return {"steps": steps, "error": error,
+            "layer0 moved": not torch.equal(start, model[0].weight.full_tensor()),
+            "head in sync": in_sync(model[2].weight.full_tensor())}
+
+
 def fsdp_scenario(separate_units: bool) -> dict[str, Any]:
     """Wrap a half-frozen model with FSDP (use_orig_params=False): one unit, or one unit per part."""
     from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
@@ -102,7 +139,7 @@ def fsdp_scenario(separate_units: bool) -> dict[str, Any]:
             model[2] = FSDP(model[2], device_id=cpu, use_orig_params=False)
         wrapped = FSDP(model, device_id=cpu, use_orig_params=False)
     except ValueError as err:  # raised while building the wrapper, before any step
-        return {"steps": 0, "error": str(err).strip().splitlines()[0]}
+        return {"steps": 0, "error": f"ValueError: {str(err).strip().splitlines()[0]}"}
     steps, error = train(wrapped, dist.get_rank())
     return {"steps": steps, "error": error}
 
@@ -112,8 +149,10 @@ SCENARIOS = {
     "freeze after wrapping": lambda: ddp_scenario("freeze after"),
     "unfreeze after wrapping": lambda: ddp_scenario("unfreeze after"),
     "freeze after wrapping, find_unused": lambda: ddp_scenario("freeze after", find_unused=True),
+    "wrap all, freeze, unfreeze, find_unused": ddp_freeze_then_unfreeze,
     "FSDP one unit, mixed": lambda: fsdp_scenario(separate_units=False),
     "FSDP frozen part in its own unit": lambda: fsdp_scenario(separate_units=True),
+    "FSDP2 fully_shard, mixed": fsdp2_scenario,
 }
 
 
