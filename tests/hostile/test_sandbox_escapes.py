@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from freezelab.grading import sandbox
+from freezelab.grading._zygote import CHILD_UID_BASE, CHILD_UID_SPAN
 from freezelab.grading.sandbox import Limits, Zygote
 
 SCRIPT = "freezelab.grading._zygote:run_script"
@@ -136,8 +137,8 @@ report({{'seen': seen, 'cmdlines': cmdlines, 'environ': environ, 'my_env': dict(
     assert not any("pytest" in c for c in found["cmdlines"].values())
     assert all(CANARY not in e for e in found["environ"]) and CANARY not in found["my_env"]
     assert found["fds"] == ["0", "1", "2", "3", "4"]  # std streams, its socket, the listdir itself
-    if os.geteuid() == 0:
-        assert found["uid"] == 65534
+    if zygote.mode == "setuid":  # a fresh uid of its own, no account's
+        assert CHILD_UID_BASE <= found["uid"] < CHILD_UID_BASE + CHILD_UID_SPAN
     assert "CapEff:\t0000000000000000" in found["status"] and "NoNewPrivs:\t1" in found["status"]
 
 
@@ -242,10 +243,13 @@ time.sleep(30)
     before = tree(zygote._proc.pid)
     child = zygote.spawn(SCRIPT, {"main.py": ("import os\ndef report(n): sock.sendall(str(n).encode())" + code).encode()})
     count = int(child.sock.recv(100))
+    with Zygote(limits=LIMITS, isolate=True, preload=(), userns=zygote.userns) as other:
+        # meanwhile a submission graded next to it still starts processes: the limit is the bomb's alone
+        neighbour, _ = attack(other, "import subprocess\nfor _ in range(8): subprocess.run(['true'], check=True)")
     outcome = child.wait(1)
     child.sock.close()
     assert count < LIMITS.max_processes
-    assert outcome.reason == "timeout"
+    assert outcome.reason == "timeout" and neighbour.reason == "ok", neighbour.output
     assert tree(zygote._proc.pid) == before
 
 

@@ -36,7 +36,9 @@ MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND = 0x1, 0x2, 0x4, 
 MS_REC, MS_PRIVATE = 0x4000, 0x40000
 MEMORY_EXIT = 113  # S's exit status when the target died of MemoryError
 SCRATCH = "/scratch"  # the child's cwd inside the sandbox (a fresh tmpfs per child)
-NOBODY = 65534
+# As root each child becomes a fresh uid no account uses: RLIMIT_NPROC, counted per uid, then counts that
+# child's processes only (not those of uid nobody machine-wide, nor another submission's).
+CHILD_UID_BASE, CHILD_UID_SPAN = 3_000_000_000, 1 << 24
 _HEADER = struct.Struct("!I")
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -201,8 +203,8 @@ def _run_student(request: dict, sock_fd: int, out_fd: int, scratch: str, drop: s
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
         if drop == "setuid":
             os.setgroups([])
-            os.setgid(NOBODY)
-            os.setuid(NOBODY)
+            os.setgid(request["uid"])
+            os.setuid(request["uid"])
         elif drop == "userns":  # same uid as the zygote: a new user namespace locks every mount read-only
             unshare(CLONE_NEWUSER)
             drop_capabilities()  # and none of the capabilities it grants are kept
@@ -213,7 +215,7 @@ def _run_student(request: dict, sock_fd: int, out_fd: int, scratch: str, drop: s
         _apply_limits(request["limits"])
         os.chdir(scratch)
         _write_files(scratch, request["files"])
-        os.environ.update(HOME=scratch, TMPDIR="/tmp" if drop else scratch)
+        os.environ.update(HOME=scratch, TMPDIR="/tmp" if drop else scratch, USER="student", LOGNAME="student")
         sys.stdout = os.fdopen(1, "w", buffering=1, closefd=False)
         sys.stderr = os.fdopen(2, "w", buffering=1, closefd=False)
         module, _, function = request["target"].partition(":")
@@ -245,7 +247,7 @@ def _namespace_init(request: dict, sock_fd: int, out_fd: int, status_fd: int, dr
         for top in ("/", "/dev"):  # read-only here: their tmpfs is shared with the zygote and the next child
             mount("none", top, "", MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
         sizes = request["limits"]["scratch_bytes"]
-        owner = f"uid={NOBODY},gid={NOBODY}," if drop == "setuid" else ""
+        owner = f"uid={request['uid']},gid={request['uid']}," if drop == "setuid" else ""
         mount("scratch", SCRATCH, "tmpfs", MS_NOSUID | MS_NODEV, f"{owner}mode=0700,size={sizes}")
         mount("tmp", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777,size={sizes}")
         mount("shm", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777,size={sizes}")
@@ -299,6 +301,7 @@ class ZygoteServer:
 
     def spawn(self, request: dict, fds: list[int]) -> None:
         sock_fd, out_fd = fds
+        request["uid"] = CHILD_UID_BASE + int.from_bytes(os.urandom(3), "big") % CHILD_UID_SPAN
         status_r, status_w = os.pipe()
         scratch = SCRATCH if self.mode != "plain" else tempfile.mkdtemp(dir=self.config["scratch_root"])
         if self.mode != "plain":  # the next child is pid 1 of a new PID namespace

@@ -2,8 +2,8 @@
 
 `Zygote` starts one interpreter (torch and torchvision already imported) inside Linux namespaces, so the
 torch import is paid once per batch instead of once per submission. `Zygote.spawn` forks a fresh child
-for one submission: new PID and mount namespace, its own /proc, /tmp and scratch folder (tmpfs), uid
-nobody, rlimits, a seccomp filter; it calls `target(sock)` with one end of a socket whose other end is `Child.sock`.
+for one submission: new PID and mount namespace, its own /proc, /tmp and scratch folder (tmpfs), an
+unprivileged uid of its own, rlimits, a seccomp filter; it calls `target(sock)` with one end of a socket whose other end is `Child.sock`.
 `Child.wait` reports how it ended (`Outcome`) with its output, capped. Every process the child started
 dies with it. `isolate=False` is the same API as a plain subprocess (the `--no-sandbox` path): limits,
 scratch folder and process clean-up still apply; namespaces, uid and the read-only view do not.
@@ -54,7 +54,7 @@ class Limits:
 
     memory_bytes: int = 3 * 2**30  # RLIMIT_DATA, and RLIMIT_AS = what is mapped at fork (torch: ~3.5 GB) + this
     cpu_seconds: int = 600  # RLIMIT_CPU per process
-    max_processes: int = 64  # RLIMIT_NPROC of uid nobody (not enforced for root, i.e. isolate=False as root)
+    max_processes: int = 64  # RLIMIT_NPROC of the child's own uid (never enforced for root: isolate=False as root)
     file_size_bytes: int = 64 * 2**20  # RLIMIT_FSIZE
     output_bytes: int = 1 * 2**20  # stdout+stderr kept; the rest is dropped and reported as truncated
     scratch_bytes: int = 256 * 2**20  # size of each tmpfs (scratch, /tmp, /dev/shm) in the sandbox
@@ -89,11 +89,11 @@ def _bwrap() -> str | None:
 
 
 def _namespace_flags(userns: bool | None = None) -> list[str]:
-    """bubblewrap's namespaces; as root no user namespace, so that children can become a real uid nobody."""
+    """bubblewrap's namespaces; as root no user namespace, so that children can become real unprivileged uids."""
     flags = ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
              "--die-with-parent", "--new-session", "--hostname", "sandbox"]
     if not (os.geteuid() != 0 if userns is None else userns):
-        caps = ("CAP_SYS_ADMIN", "CAP_SETUID", "CAP_SETGID", "CAP_KILL")  # mounts, drop to nobody, kill it
+        caps = ("CAP_SYS_ADMIN", "CAP_SETUID", "CAP_SETGID", "CAP_KILL")  # mounts, drop the uid, kill
         return flags + ["--cap-drop", "ALL"] + [arg for cap in caps for arg in ("--cap-add", cap)]
     return flags + ["--unshare-user", "--uid", "0", "--gid", "0"]
 
@@ -144,7 +144,7 @@ def isolation_check() -> tuple[bool, str, str]:
     if probe.returncode != 0:
         reason = (probe.stderr.strip().splitlines() or [f"exit status {probe.returncode}"])[-1]
         return False, f"bubblewrap cannot create namespaces here ({reason})", USERNS_HINT
-    user = "uid nobody" if os.geteuid() == 0 else "user namespace"
+    user = "a uid per child" if os.geteuid() == 0 else "user namespace"
     return True, f"{version}: {user}; pid, net, ipc, uts and mount namespaces", ""
 
 
@@ -161,7 +161,7 @@ class Zygote:
                  preload: Sequence[str] = ("torch", "torchvision"), env: Mapping[str, str] | None = None,
                  start_timeout: float = 300.0, userns: bool | None = None):
         self.limits, self.isolate, self.preload = limits, isolate, tuple(preload)
-        self.userns = os.geteuid() != 0 if userns is None else userns  # root: children become uid nobody
+        self.userns = os.geteuid() != 0 if userns is None else userns  # root: children get uids of their own
         self.readonly = [Path(p).resolve() for p in readonly]
         self.extra_env = dict(env or {})
         self.start_timeout = start_timeout
@@ -182,7 +182,7 @@ class Zygote:
 
     @property
     def mode(self) -> str:
-        """How children are confined: "plain" (no namespaces), "setuid" (root: uid nobody) or "userns"."""
+        """How children are confined: "plain" (no namespaces), "setuid" (root: a uid per child) or "userns"."""
         if not self.isolate:
             return "plain"
         return "userns" if self.userns else "setuid"
@@ -201,7 +201,7 @@ class Zygote:
         for path in sorted({*default_readonly(), *self.readonly}):
             if not path.exists():
                 raise SandboxError(f"read-only path {path} does not exist: pass existing folders in `readonly`")
-            for parent in reversed(path.parents[:-1]):  # bwrap would make them 0700: unreadable for nobody
+            for parent in reversed(path.parents[:-1]):  # bwrap would make them 0700: unreadable for the child
                 if parent not in parents:
                     parents.add(parent)
                     binds += ["--perms", "0755", "--dir", str(parent)]
