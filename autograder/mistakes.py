@@ -70,6 +70,14 @@ MISTAKE_CODE: list[tuple[str, str, str, str, str]] = [
                     p.requires_grad = False
             return module
      """)),
+    ("a1-children-params-only", A1, "freeze_module",
+     "freezing every child freezes the module (parameters the module holds itself are missed)", _code("""
+        def freeze_module(module):
+            for child in module.children():
+                for p in child.parameters():
+                    p.requires_grad = False
+            return module
+     """)),
     ("a1-unfreeze-with-train", A1, "unfreeze_module",
      "model.train() unfreezes a model (it only switches the mode back)", _code("""
         def unfreeze_module(module):
@@ -229,6 +237,19 @@ MISTAKE_CODE: list[tuple[str, str, str, str, str]] = [
      "every torchvision model calls its head `fc` (only ResNet-like families do)", _code("""
         def replace_head(model, num_classes):
             model.fc = nn.Linear(model.fc.in_features, num_classes)
+            return model
+     """)),
+    ("a2-head-no-bias", A2, "replace_head",
+     "a classification head needs no bias (the old head had one; the new one silently drops it)", _code("""
+        def replace_head(model, num_classes):
+            head = getattr(model, "fc", None)
+            classifier = getattr(model, "classifier", None)
+            if isinstance(head, nn.Linear):
+                model.fc = nn.Linear(head.in_features, num_classes, bias=False)
+            elif isinstance(classifier, nn.Linear):
+                model.classifier = nn.Linear(classifier.in_features, num_classes, bias=False)
+            else:
+                classifier[-1] = nn.Linear(classifier[-1].in_features, num_classes, bias=False)
             return model
      """)),
     ("a2-hardcoded-in-features", A2, "replace_head",
@@ -406,6 +427,14 @@ MISTAKE_CODE: list[tuple[str, str, str, str, str]] = [
                     m.eval()
             return model
      """)),
+    ("a3-bn-weight-only", A3, "set_frozen_bn_eval",
+     "a BatchNorm is frozen when its weight is (its bias may still be training)", _code("""
+        def set_frozen_bn_eval(model):
+            for m in model.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm) and not m.weight.requires_grad:
+                    m.eval()
+            return model
+     """)),
     ("a3-eval-every-frozen-module", A3, "set_frozen_bn_eval",
      "any module without trainable parameters can go to eval mode (dropout has none and is switched off)",
      _code("""
@@ -443,6 +472,17 @@ MISTAKE_CODE: list[tuple[str, str, str, str, str]] = [
             new = [p for p in module.parameters() if id(p) not in held]
             if new:
                 optimizer.add_param_group({"params": new})
+     """)),
+    ("a3-append-group-dict", A3, "unfreeze_and_add",
+     "a param group is just a dict to append to optimizer.param_groups (it lacks the optimizer's defaults)",
+     _code("""
+        def unfreeze_and_add(model, optimizer, name, lr):
+            module = model.get_submodule(name)
+            module.requires_grad_(True)
+            held = {id(p) for g in optimizer.param_groups for p in g["params"]}
+            new = [p for p in module.parameters() if id(p) not in held]
+            if new:
+                optimizer.param_groups.append({"params": new, "lr": lr})
      """)),
     ("a3-add-without-unfreezing", A3, "unfreeze_and_add",
      "adding parameters to the optimizer unfreezes them (they still get no gradient)", _code("""
@@ -509,6 +549,45 @@ MISTAKE_CODE: list[tuple[str, str, str, str, str]] = [
             for epoch in range(head_epochs + finetune_epochs):
                 if epoch == head_epochs:
                     model.layer3.requires_grad_(True)
+                model.train()
+                set_frozen_bn_eval(model)
+                for x, y in train_loader:
+                    optimizer.zero_grad()
+                    nn.functional.cross_entropy(model(x), y).backward()
+                    optimizer.step()
+            return model.eval()
+     """)),
+    ("a3-two-phase-new-optimizer", A3, "two_phase_finetune",
+     "phase 2 needs a new optimizer over the head and layer3 (the head's momentum is thrown away)", _code("""
+        def two_phase_finetune(model, train_loader, head_epochs=3, finetune_epochs=3, head_lr=0.05,
+                               finetune_lr=0.01):
+            model.requires_grad_(False)
+            model.fc.requires_grad_(True)
+            optimizer = torch.optim.SGD(model.fc.parameters(), lr=head_lr, momentum=0.9)
+            for epoch in range(head_epochs + finetune_epochs):
+                if epoch == head_epochs:
+                    model.layer3.requires_grad_(True)
+                    optimizer = torch.optim.SGD([
+                        {"params": model.fc.parameters()},
+                        {"params": model.layer3.parameters(), "lr": finetune_lr}], lr=head_lr, momentum=0.9)
+                model.train()
+                set_frozen_bn_eval(model)
+                for x, y in train_loader:
+                    optimizer.zero_grad()
+                    nn.functional.cross_entropy(model(x), y).backward()
+                    optimizer.step()
+            return model.eval()
+     """)),
+    ("a3-two-phase-layer3-head-lr", A3, "two_phase_finetune",
+     "the unfrozen block learns at the head's rate (pretrained layers need the smaller finetune_lr)", _code("""
+        def two_phase_finetune(model, train_loader, head_epochs=3, finetune_epochs=3, head_lr=0.05,
+                               finetune_lr=0.01):
+            model.requires_grad_(False)
+            model.fc.requires_grad_(True)
+            optimizer = torch.optim.SGD(model.fc.parameters(), lr=head_lr, momentum=0.9)
+            for epoch in range(head_epochs + finetune_epochs):
+                if epoch == head_epochs:
+                    unfreeze_and_add(model, optimizer, "layer3", head_lr)
                 model.train()
                 set_frozen_bn_eval(model)
                 for x, y in train_loader:

@@ -42,5 +42,24 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 c.ClearHiddenTests.begin_test_delimeter = "BEGIN HIDDEN TESTS"
 c.ClearHiddenTests.end_test_delimeter = "END HIDDEN TESTS"
 
+# nbgrader's own "Generate feedback" never shows hidden test code or its tracebacks.
+c.GenerateFeedback.preprocessors = ["nbgrader.preprocessors.GetGrades",
+                                    "freezelab.grading.nbplugins.RedactHidden",
+                                    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor"]
+
+# `freezelab grade` sets FREEZELAB_VERDICTS: then no kernel runs the student's notebook. The verdicts of the
+# trusted checker (which ran the answers in a sandbox) become the test cells' outputs, and nbgrader records
+# the scores as usual. Plain `nbgrader autograde` (variable unset) executes the notebook in a kernel and
+# trusts it: a student's code can change its own verdicts there.
+if os.environ.get("FREEZELAB_VERDICTS"):
+    c.Autograde.autograde_preprocessors = [
+        "freezelab.grading.nbplugins.CheckerVerdicts",
+        "nbconvert.preprocessors.ClearMetadataPreprocessor",
+        "nbgrader.preprocessors.LimitOutput",
+        "nbgrader.preprocessors.SaveAutoGrades",
+        "nbgrader.preprocessors.AssignLatePenalties",
+        "nbgrader.preprocessors.CheckCellMetadata",
+    ]
+
 c.GenerateAssignment.create_assignment = True
 c.ExecutePreprocessor.kernel_name = "python3"

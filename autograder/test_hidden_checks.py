@@ -35,7 +35,7 @@ def test_hidden_check(case) -> None:
     """Run one hidden check on one learner's answer."""
     if case is None:
         pytest.skip("pass --submission NOTEBOOK to run the hidden checks on a submission")
-    from submission import loaded_submission
+    from submission import loaded_submission, run_check
 
     path, assignment, name, check = case
-    check(loaded_submission(path, assignment).answer(name))
+    run_check(loaded_submission(path, assignment), name, check)

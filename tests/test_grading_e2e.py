@@ -1,5 +1,8 @@
 """End to end on the real course: release -> simulated class -> `freezelab grade` -> scores, feedback, export.
 
+`freezelab grade` runs every answer in the sandbox and decides every test cell in its checker; nbgrader only
+records the verdicts, so these scores are the checker's (the pytest route at the end uses the same checker).
+
 The class: per assignment a reference submission, a blank one (the released notebook as is) and one
 with a syntax error in one answer; every catalogued mistake (those in answers nothing else uses share
 submissions, one mistake per answer); one corrupt file.
@@ -89,8 +92,12 @@ def e2e(tmp_path_factory):
     expect[("corrupt", assignments[0])] = "failed"
 
     out = tmp / "results"
+    from freezelab.grading.sandbox import isolation_available
+
+    isolated = isolation_available()[0]  # .ci/run installs bubblewrap; elsewhere the same checker, unisolated
     proc = subprocess.run([sys.executable, "-m", "freezelab.cli", "grade", str(lms), "--course", str(course),
-                           "--out", str(out), "--no-progress"], capture_output=True, text=True)
+                           "--out", str(out), "--no-progress"] + ([] if isolated else ["--no-sandbox"]),
+                          capture_output=True, text=True)
     return dict(tmp=tmp, course=course, bundle=bundle, out=out, proc=proc, expect=expect,
                 assignments=assignments, catalogue=catalogue)
 
@@ -187,8 +194,10 @@ def test_self_check_and_pytest_route_on_a_sample(e2e, tmp_path, capsys):
     if not (e2e["course"] / "conftest.py").is_file():
         pytest.skip("no pytest route (autograder/conftest.py) yet")
     env = dict(os.environ, MPLBACKEND="Agg")
-    run = [sys.executable, "-m", "pytest", str(e2e["course"]), "-q", "-p", "no:cacheprovider",
-           "--assignment", a, "--submission"]
+    from freezelab.grading.sandbox import isolation_available
+
+    run = [sys.executable, "-m", "pytest", str(e2e["course"]), "-q", "-p", "no:cacheprovider", "--assignment", a,
+           *([] if isolation_available()[0] else ["--no-sandbox"]), "--submission"]
     good = subprocess.run(run + [str(lms / f"reference_{a}.ipynb")], cwd=tmp_path, env=env,
                           capture_output=True, text=True)
     assert good.returncode == 0, good.stdout[-2000:]

@@ -52,7 +52,9 @@ param group (`optimizer.add_param_group`), so the state of the groups already th
 
 `unfreeze_and_add(model, optimizer, name, lr)` does both for the submodule with dotted name `name` (for example
 `"layer3"` or `"layer2.0"`), with learning rate `lr` for the new group. Parameters the optimizer already holds
-are not added again. It returns nothing.
+are not added again; when it already holds all of them (for example when the same block is unfrozen twice), no
+group is added at all, not even an empty one, and the existing groups keep their learning rates. It returns
+nothing.
 """),
     answer("unfreeze_and_add"),
     public("unfreeze_and_add", """

@@ -89,6 +89,26 @@ def check_freeze_module_submodule(freeze_module: Any) -> None:
            f"{short(moved) or 'nothing'}.")
 
 
+def _own_parameters_model() -> nn.MultiheadAttention:
+    """A module with parameters of its own (in_proj_weight, in_proj_bias) next to a child (out_proj)."""
+    torch.manual_seed(3)
+    return nn.MultiheadAttention(8, 2)
+
+
+def _own_parameters_hint(names: set[str]) -> str:
+    return (" A module's own direct parameters count too, not only its children's: module.parameters() yields "
+            "both." if any("." not in n for n in names) else "")
+
+
+@hidden_check("freeze_module")
+def check_freeze_module_own_parameters(freeze_module: Any) -> None:
+    """A module's own direct parameters are frozen too (not only those of its children), and a bare layer."""
+    for model, label in ((_own_parameters_model(), "nn.MultiheadAttention(8, 2)"), (nn.Linear(4, 3), "nn.Linear(4, 3)")):
+        call(freeze_module, "freeze_module", model)
+        left = _trainable_names(model)
+        expect(not left, f"freeze_module({label}) left {short(left)} trainable.{_own_parameters_hint(left)}")
+
+
 @hidden_check("unfreeze_module", points=2)
 def check_unfreeze_module(unfreeze_module: Any) -> None:
     """Every parameter trainable again and receiving gradients; the module returned."""
@@ -108,6 +128,11 @@ def check_unfreeze_module(unfreeze_module: Any) -> None:
         expect(not no_grad, f"after unfreezing, backward() gave no gradient to {short(no_grad)}.")
 
     for_all(net_specs(), body)
+    model = _own_parameters_model().requires_grad_(False)
+    call(unfreeze_module, "unfreeze_module", model)
+    frozen = _frozen_names(model)
+    expect(not frozen, f"unfreeze_module(nn.MultiheadAttention(8, 2)) left {short(frozen)} frozen."
+                       f"{_own_parameters_hint(frozen)}")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -180,6 +205,11 @@ def check_count_parameters_shared(count_parameters: Any) -> None:
     expect(got == expected, f"count_parameters returned {got} for two Linear(7, 7) layers that share one "
                             f"weight matrix; a shared tensor is one set of numbers, so count it once "
                             f"(expected {expected}).")
+    attention = _own_parameters_model()
+    expected = sum(p.numel() for p in attention.parameters())
+    got = call(count_parameters, "count_parameters", attention)
+    expect(got == expected, f"count_parameters(nn.MultiheadAttention(8, 2)) returned {got}; it has {expected} "
+                            "parameter elements.{}".format(_own_parameters_hint({"in_proj_weight"})))
 
 
 # ---------------------------------------------------------------------------------------------------------

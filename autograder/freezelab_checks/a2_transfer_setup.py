@@ -28,17 +28,15 @@ from ._common import (
 from .a1_freezing_basics import mcq
 
 
-class MiniVGG(nn.Module):
-    """A small stand-in with VGG's layout: `features`, `avgpool`, then a `classifier` Sequential."""
+def MiniVGG() -> nn.Sequential:  # noqa: N802 - named like the model family it stands for
+    """A small stand-in with VGG's layout: `features`, `avgpool`, then a `classifier` Sequential.
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.features = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
-        self.avgpool = nn.AdaptiveAvgPool2d(2)
-        self.classifier = nn.Sequential(nn.Linear(32, 16), nn.ReLU(), nn.Dropout(), nn.Linear(16, 10))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
+    Built from torch.nn layers only, so that the grader can send it to the sandboxed child and read it back.
+    """
+    return nn.Sequential(OrderedDict(
+        features=nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)),
+        avgpool=nn.AdaptiveAvgPool2d(2), flatten=nn.Flatten(),
+        classifier=nn.Sequential(nn.Linear(32, 16), nn.ReLU(), nn.Dropout(), nn.Linear(16, 10))))
 
 
 _PRISTINE: dict[str, nn.Module] = {}  # building a torchvision model costs more than copying one
@@ -82,6 +80,8 @@ def _check_head(model: nn.Module, family: str, head: str, num_classes: int,
            f"for {family}, the head `{head}` should now be an nn.Linear with {num_classes} outputs, "
            f"but it is {type(new).__name__ if new is not None else 'missing'}.")
     expect(id(new) != before.get(head), f"for {family}, `{head}` is still the old layer: create a new one.")
+    expect(new.bias is not None, f"for {family}, the new head has no bias (bias=False), but the head it replaces "
+                                 "had one: a new nn.Linear(in_features, num_classes) keeps it by default.")
     gone = {name for name, ident in before.items()
             if name != head and not name.startswith(head + ".") and id(modules.get(name)) != ident}
     expect(not gone, f"for {family}, only the last Linear layer should change, but {short(gone)} were "

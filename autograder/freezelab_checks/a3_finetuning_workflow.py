@@ -93,6 +93,25 @@ def check_set_frozen_bn_eval_conv(set_frozen_bn_eval: Any) -> None:
     _expect_modes(model, "for a TinyResNet with layer3 and fc trainable")
 
 
+@hidden_check("set_frozen_bn_eval")
+def check_set_frozen_bn_eval_partly_frozen(set_frozen_bn_eval: Any) -> None:
+    """Judged from all of a BatchNorm's parameters (not the weight alone); a BatchNorm given on its own counts."""
+    model = nn.Sequential(OrderedDict(lin=nn.Linear(4, 4), weight_frozen=nn.BatchNorm1d(4),
+                                      bias_frozen=nn.BatchNorm1d(4), head=nn.Linear(4, 2))).train()
+    model.weight_frozen.weight.requires_grad_(False)
+    model.bias_frozen.bias.requires_grad_(False)
+    call(set_frozen_bn_eval, "set_frozen_bn_eval", model)
+    for name in ("weight_frozen", "bias_frozen"):
+        expect(getattr(model, name).training, f"a BatchNorm with a frozen {name.split('_')[0]} but a trainable "
+                                              f"{'bias' if name == 'weight_frozen' else 'weight'} was put in eval "
+                                              "mode: only BatchNorm whose parameters are *all* frozen goes to eval "
+                                              "(look at every parameter, not the weight alone).")
+    bn = nn.BatchNorm2d(3).requires_grad_(False).train()
+    call(set_frozen_bn_eval, "set_frozen_bn_eval", bn)
+    expect(not bn.training, "set_frozen_bn_eval(bn) on a frozen BatchNorm2d itself left it in train mode: "
+                            "model.modules() includes the model itself, model.children() does not.")
+
+
 def _stages() -> nn.Sequential:
     torch.manual_seed(1)
 
@@ -131,6 +150,10 @@ def check_unfreeze_and_add(unfreeze_and_add: Any) -> None:
     layer3 = {id(p) for p in model.layer3.parameters()}
     expect(len(groups) == 2, f"the optimizer should now have 2 param groups (the head's and a new one for "
                              f"layer3), but it has {len(groups)}. Add a group to the optimizer you were given.")
+    lacking = sorted(set(optimizer.defaults) - set(optimizer.param_groups[1]))
+    expect(not lacking, f"the new param group has no {short(lacking)} setting: a dict appended to "
+                        "optimizer.param_groups misses the optimizer's defaults, and the next step() fails. Use "
+                        "optimizer.add_param_group({'params': ..., 'lr': lr}), which fills them in.")
     expect(groups[1] == layer3, "the new param group should hold exactly layer3's parameters.")
     expect(optimizer.param_groups[1]["lr"] == 0.01, f"the new group's lr should be 0.01, got "
                                                     f"{optimizer.param_groups[1]['lr']}.")
@@ -241,6 +264,68 @@ def check_two_phase_finetune_accuracy(two_phase_finetune: Any) -> None:
     expect(run["accuracy"] >= TARGET_ACCURACY,
            f"after two_phase_finetune the test accuracy on digits 5-9 is {run['accuracy']:.1%}; it should reach "
            f"{TARGET_ACCURACY:.0%}. Check that phase 2 really trains layer3 (and that the head trains in phase 1).")
+
+
+def _prescribed_run(model: nn.Module, loader: Any, head_epochs: int, finetune_epochs: int, head_lr: float,
+                    finetune_lr: float) -> None:
+    """What the specification prescribes: one SGD optimizer; layer3 joins it as a new group in phase 2."""
+    model.requires_grad_(False)
+    model.fc.requires_grad_(True)
+    optimizer = torch.optim.SGD(model.fc.parameters(), lr=head_lr, momentum=0.9)
+    for epoch in range(head_epochs + finetune_epochs):
+        if epoch == head_epochs:
+            model.layer3.requires_grad_(True)
+            optimizer.add_param_group({"params": list(model.layer3.parameters()), "lr": finetune_lr})
+        model.train()
+        for bn in _bn_layers(model).values():
+            if not any(p.requires_grad for p in bn.parameters()):
+                bn.eval()
+        for x, y in loader:
+            optimizer.zero_grad()
+            nn.functional.cross_entropy(model(x), y).backward()
+            optimizer.step()
+
+
+def _update_gap(start: dict, got: dict, want: dict, stage: str) -> float:
+    """How far the learner's update of `stage` is from the prescribed one, relative to the latter's size."""
+    names = [n for n in start if n.startswith(stage + ".") and "running" not in n and "num_batches" not in n]
+    diff = sum(float((got[n] - want[n]).double().pow(2).sum()) for n in names) ** 0.5
+    size = sum(float((want[n] - start[n]).double().pow(2).sum()) for n in names) ** 0.5
+    return diff / max(size, 1e-12)
+
+
+@hidden_check("two_phase_finetune", points=2)
+def check_two_phase_finetune_schedule(two_phase_finetune: Any) -> None:
+    """Phase 2 adds layer3 to the same optimizer at finetune_lr: the head keeps its momentum, layer3 its rate."""
+    import copy
+
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from freezelab.backbones import load_pretrained
+    from freezelab.data import target_task
+
+    task = target_task(TARGET_TASK)
+    torch.manual_seed(0)
+    model = load_pretrained(num_classes=5)
+    model.fc = nn.Linear(model.fc.in_features, task.num_classes)
+    model.dropout.p = 0.0  # no random masks: the learner's run and the prescribed one see the same numbers
+    loader = DataLoader(TensorDataset(task.x_train[:96], task.y_train[:96]), batch_size=32)
+    reference = copy.deepcopy(model)
+    start = snapshot(model)
+    settings = dict(head_epochs=1, finetune_epochs=2, head_lr=0.05, finetune_lr=0.02)
+    result = call(two_phase_finetune, "two_phase_finetune", model, loader, **settings)
+    expect(result is model, "two_phase_finetune should train the model it was given and return it.")
+    _prescribed_run(reference, loader, **settings)
+    got, want = snapshot(model.cpu()), snapshot(reference)
+    gap = _update_gap(start, got, want, "layer3")
+    expect(gap < 1e-3, f"with finetune_lr=0.02, layer3 did not learn as prescribed (its updates differ by "
+                       f"{gap:.0%} from layer3 joining the optimizer as a new param group at lr=finetune_lr in "
+                       "phase 2, with its BatchNorm training): check the new group's learning rate.")
+    gap = _update_gap(start, got, want, "fc")
+    expect(gap < 1e-3, f"the head did not train as prescribed (its updates differ by {gap:.0%} from one SGD "
+                       "optimizer, momentum 0.9, kept from phase 1 to phase 2 at head_lr). A new optimizer in "
+                       "phase 2 throws the head's momentum away: add layer3 to the existing one "
+                       "(unfreeze_and_add).")
 
 
 @hidden_check("ANSWER_Q1")

@@ -1,12 +1,15 @@
-"""`freezelab grade SUBMISSIONS`: autograde a class with nbgrader, in parallel, without losing a grade.
+"""`freezelab grade SUBMISSIONS`: grade a class in sandboxes, record it with nbgrader, never lose a grade.
 
 SUBMISSIONS is one of
 - an nbgrader `submitted/` tree: `<student>/<assignment>/<notebook>.ipynb`;
 - a folder or .zip of notebooks from an LMS, one per student, named `<student>.ipynb` (then give
   --assignment, or the assignment is recognised from the notebook's graded cells) or
   `<student>_<assignment>.ipynb` / `<student>-<assignment>.ipynb`.
-Every submission is graded on a scratch copy of the course root; workers each own one copy and
-merge each finished student into a scratch master gradebook. --out receives grades.csv (nbgrader's
+No student code runs in a kernel or in this process: each worker's trusted checker (`checker.py`) runs
+the answer cells in a sandboxed child and decides every test cell; nbgrader's autograde then records
+those verdicts (its Execute step replaced, see `nbplugins.py`). Every submission is graded on a scratch
+copy of the course root; workers each own one copy and merge each finished student into a scratch
+master gradebook. --out receives grades.csv (nbgrader's
 export), cells.csv, feedback/<student>/<assignment>/*.html (hidden checks removed), gradebook.db,
 autograded/ and summary.txt. --into-course also merges the results into the course root so that
 formgrader shows them for manual grading.
@@ -15,11 +18,14 @@ formgrader shows them for manual grading.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
+import json
 import os
 import queue
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -32,9 +38,9 @@ from pathlib import Path
 
 import nbformat
 
+from . import nbplugins
+from .checker import reconcile
 from .course import (
-    CHECKS_PACKAGE,
-    HIDDEN_BEGIN,
     SECRET_MARKERS,
     GradingError,
     copy_course,
@@ -43,10 +49,10 @@ from .course import (
     last_error_line,
     list_assignments,
     nbgrader,
-    strip_hidden,
     use_venv_tools,
 )
 
+VERDICTS = "verdicts"  # the checker's reports, inside each worker's course copy
 CELL_COLUMNS = ["student_id", "assignment", "notebook", "cell", "score", "max_score", "status"]
 
 
@@ -59,6 +65,8 @@ class Submission:
     files: list[Path] = field(default_factory=list)
     source: str = ""
     error: str | None = None
+    notes: list[str] = field(default_factory=list)
+    timing: dict[str, float] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- collecting submissions
@@ -138,17 +146,13 @@ def collect(src: Path, course: Path, assignment: str | None, scratch: Path) -> l
 
 
 def precheck(sub: Submission) -> str | None:
-    """Problems nbgrader would report obscurely (or fail the batch on), as one line."""
+    """A file that is not a notebook at all, as one line (tampered cells are handled by `reconcile`)."""
     for path in sub.files:
         try:
-            nb = nbformat.read(path, as_version=4)
+            nbformat.read(path, as_version=4)
         except Exception as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             return f"{path.name} is not a valid notebook (corrupt JSON?): {first[:150]}"
-        ids = Counter(c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells)
-        dup = [i for i, n in ids.items() if i and n > 1]
-        if dup:
-            return f"{path.name}: graded cell {dup[0]!r} appears {ids[dup[0]]} times (copied cell?)"
     return None
 
 
@@ -229,53 +233,104 @@ def cell_rows(course: Path, sub: Submission) -> list[dict]:
 
 # ---------------------------------------------------------------- grading one submission
 
-def _place(sub: Submission, course: Path) -> None:
-    """Put the submission where nbgrader expects it, under the released notebook names."""
+class CheckerWorker:
+    """One trusted checker process (with its own warm sandbox zygote), fed one submission at a time."""
+
+    def __init__(self, course: Path, isolate: bool) -> None:
+        self.course, self.isolate = course, isolate
+        self.proc: subprocess.Popen | None = None
+
+    def _start(self) -> subprocess.Popen:
+        cmd = [sys.executable, "-m", "freezelab.grading.checker", "worker", "--course", str(self.course)]
+        if not self.isolate:
+            cmd.append("--no-sandbox")
+        env = dict(os.environ, PYTHONWARNINGS="ignore", OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
+        return subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                text=True, env=env)
+
+    def check(self, job: dict) -> dict:
+        """Run one job; a checker that died is reported for this submission and replaced for the next."""
+        if self.proc is None or self.proc.poll() is not None:
+            self.proc = self._start()
+        try:
+            self.proc.stdin.write(json.dumps(job) + "\n")
+            self.proc.stdin.flush()
+            line = self.proc.stdout.readline()
+            return json.loads(line)
+        except (OSError, ValueError):
+            self.close()
+            return {"ok": False, "error": "the grader's checker process stopped unexpectedly"}
+
+    def close(self) -> None:
+        if self.proc is not None:
+            with contextlib.suppress(OSError):
+                self.proc.stdin.close()
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+
+
+def _place(sub: Submission, course: Path) -> list[Path]:
+    """Put the reconciled submission where nbgrader expects it, under the released notebook names."""
     dest = course / "submitted" / sub.student / sub.assignment
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
     released = sorted((course / "release" / sub.assignment).glob("*.ipynb"))
-    for path in sub.files:
-        name = path.name
-        if len(sub.files) == 1 and len(released) == 1:
-            name = released[0].name  # an LMS download is renamed to the notebook's real name
-        shutil.copy2(path, dest / name)
+    by_name = {p.name: p for p in sub.files}
+    placed = []
+    for rel in released:
+        theirs = by_name.get(rel.name) or (sub.files[0] if len(sub.files) == 1 and len(released) == 1 else None)
+        if theirs is None:
+            sub.notes.append(f"{rel.name} was not submitted")
+            continue
+        nb, notes = reconcile(nbformat.read(rel, as_version=4), nbformat.read(theirs, as_version=4))
+        sub.notes += notes
+        nbformat.write(nb, dest / rel.name)
+        placed.append(dest / rel.name)
     stamp = sub.files[0].parent / "timestamp.txt"  # from nbgrader collect: keeps late penalties right
     if stamp.is_file() and stamp.parent.name == sub.assignment:
         shutil.copy2(stamp, dest / stamp.name)
+    return placed
 
 
-def autograde_one(sub: Submission, course: Path, timeout: float) -> None:
-    """Run nbgrader autograde for one student in `course`; set sub.error on failure."""
-    _place(sub, course)
-    proc = nbgrader(["autograde", sub.assignment, "--student", sub.student, "--force"], course, timeout)
-    graded = list((course / "autograded" / sub.student / sub.assignment).glob("*.ipynb"))
-    if proc.returncode == 124:
-        sub.error = f"grading took longer than {timeout:.0f} s (infinite loop?)"
-    elif proc.returncode != 0 or not graded:
-        reason = last_error_line(proc.stdout + "\n" + proc.stderr)
-        if "kernel died" in reason.lower() or "DeadKernel" in reason:
-            reason = f"the kernel crashed: {reason}"
-        sub.error = f"nbgrader autograde failed: {reason}"
+def check_one(sub: Submission, course: Path, timeout: float, checker: CheckerWorker) -> None:
+    """Place one submission and let the checker write its verdicts (sub.error on failure)."""
+    for path in _place(sub, course):
+        out = nbplugins.verdicts_path(course / VERDICTS, sub.student, sub.assignment, path.stem)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        source = course / "source" / sub.assignment / path.name
+        result = checker.check({"source": str(source), "submitted": str(path), "assignment": sub.assignment,
+                                "out": str(out), "timeout": timeout})
+        for key in ("cpu", "wall"):
+            sub.timing[key] = sub.timing.get(key, 0.0) + float(result.get(key, 0.0))
+        if not result.get("ok"):
+            sub.error = f"the checker could not grade it: {result.get('error')}"
+            return
+        sub.notes += json.loads(out.read_text()).get("notes", [])
 
 
-def autograde_chunk(chunk: list[Submission], course: Path, timeout: float) -> None:
-    """Autograde several students of one assignment with one nbgrader process (saves its start-up).
-
-    Whoever has no autograded notebook afterwards is graded again on their own, which gives a
-    clean per-student reason when it fails again.
-    """
-    if len(chunk) == 1:
-        autograde_one(chunk[0], course, timeout)
-        return
+def autograde_chunk(chunk: list[Submission], course: Path, timeout: float, checker: CheckerWorker) -> None:
+    """Check several students of one assignment, then record them with one nbgrader autograde."""
     shutil.rmtree(course / "submitted", ignore_errors=True)  # only this chunk is in submitted/
+    shutil.rmtree(course / VERDICTS, ignore_errors=True)
     for sub in chunk:
-        _place(sub, course)
-    nbgrader(["autograde", chunk[0].assignment, "--force"], course, timeout * len(chunk))
+        check_one(sub, course, timeout, checker)
+    ready = [s for s in chunk if not s.error]
     for sub in chunk:
+        if sub.error:
+            shutil.rmtree(course / "submitted" / sub.student, ignore_errors=True)
+    if not ready:
+        return
+    t0 = time.perf_counter()
+    proc = nbgrader(["autograde", ready[0].assignment, "--force"], course, 120 + 30 * len(ready))
+    for sub in ready:
+        sub.timing["nbgrader"] = (time.perf_counter() - t0) / len(ready)
         if not _executed(course / "autograded" / sub.student / sub.assignment):
-            autograde_one(sub, course, timeout)
+            sub.error = f"nbgrader could not record the grades: {last_error_line(proc.stdout + proc.stderr)}"
 
 
 def _executed(folder: Path) -> bool:
@@ -298,27 +353,11 @@ def chunks(subs: list[Submission], workers: int, most: int = 8) -> list[list[Sub
     return out
 
 
-def _redact(text: str) -> str:
-    return text.replace(CHECKS_PACKAGE, "hidden_checks")
-
-
 def hide_checks(nb_path: Path) -> str:
     """Remove hidden test code from an autograded notebook (sources and tracebacks); return the original."""
     original = nb_path.read_text()
     nb_path.chmod(0o644)  # nbgrader leaves autograded notebooks read-only
-    nb = nbformat.reads(original, as_version=4)
-    for cell in nb.cells:
-        if cell.cell_type != "code" or HIDDEN_BEGIN not in cell.source:
-            continue
-        cell.source = strip_hidden(cell.source)
-        for out in cell.get("outputs", []):
-            if out.get("output_type") == "error":
-                # a traceback would print the check's source lines: keep only the message
-                out["evalue"] = _redact(out.get("evalue", ""))
-                out["traceback"] = [f"{out.get('ename', 'Error')}: {out['evalue']}"]
-            elif "text" in out:
-                out["text"] = _redact(out["text"])
-    nbformat.write(nb, nb_path)
+    nbformat.write(nbplugins.redact(nbformat.reads(original, as_version=4)), nb_path)
     return original
 
 
@@ -351,11 +390,12 @@ def feedback(course: Path, assignment: str, students: list[str], out: Path) -> d
 # ---------------------------------------------------------------- the batch
 
 def grade(course: Path, subs: list[Submission], out: Path, workers: int, timeout: float,
-          scratch: Path, progress: bool = True, one_by_one: bool = False) -> Path:
-    """Autograde every submission in parallel workers; write the outputs; return the master copy."""
+          scratch: Path, progress: bool = True, one_by_one: bool = False, isolate: bool = True) -> Path:
+    """Grade every submission in parallel workers; write the outputs; return the master copy."""
     from tqdm.auto import tqdm
 
     use_venv_tools()
+    os.environ[nbplugins.VERDICTS_ENV] = VERDICTS  # relative: each worker's nbgrader runs in its own copy
     master = copy_course(course, scratch / "master")
     for a in sorted({s.assignment for s in subs if s.assignment}):
         generate(master, a)
@@ -376,13 +416,14 @@ def grade(course: Path, subs: list[Submission], out: Path, workers: int, timeout
     def work(i: int) -> None:
         copy = copy_course(master, scratch / f"worker{i}", keep_gradebook=True)
         done: dict[str, list[str]] = {}
+        checker = CheckerWorker(copy, isolate)
         while True:
             try:
                 chunk = jobs.get_nowait()
             except queue.Empty:
                 break
             try:
-                autograde_chunk(chunk, copy, timeout)
+                autograde_chunk(chunk, copy, timeout, checker)
             except Exception as exc:  # never let one submission stop the batch
                 for s in chunk:
                     s.error = s.error or f"{type(exc).__name__}: {exc}"
@@ -402,6 +443,7 @@ def grade(course: Path, subs: list[Submission], out: Path, workers: int, timeout
                 done.setdefault(s.assignment, []).append(s.student)
             with lock:
                 bar.update(len(chunk))
+        checker.close()
         for a, students in done.items():
             try:
                 problems = feedback(copy, a, students, out)
@@ -463,6 +505,8 @@ def summary(master: Path, subs: list[Submission], fb_problems: dict[str, str]) -
             top = scores[0].max_score
             lines.append(f"  {a}: {len(scores)} graded, mean score {mean:.2f} / {top:g} "
                          "(free-response answers still need manual grading in formgrader)")
+    for s in ok:
+        lines += [f"  note for {s.student} ({s.assignment}): {n}" for n in dict.fromkeys(s.notes)]
     failed = [s for s in subs if s.error]
     if failed:
         lines.append(f"FAILED: {len(failed)} submission(s) could not be graded:")
@@ -501,6 +545,28 @@ def feedback_from_course(course: Path, assignment: str, out: Path, scratch: Path
     return [s for s in students if s not in problems]
 
 
+NO_SANDBOX_WARNING = """\
+WARNING: --no-sandbox: students' code runs WITHOUT isolation, as your own user.
+  The verdicts still come from the separate checker process (a submission cannot edit its score),
+  but a hostile submission can read the solutions, the hidden checks and other students' work,
+  write to the gradebook and to any file you can write, reach the network, leave processes behind
+  and use all memory. Grade untrusted work only with isolation (see `freezelab doctor`)."""
+
+
+def require_isolation(no_sandbox: bool) -> bool:
+    """True to grade in the sandbox; refuse without isolation unless --no-sandbox (then warn loudly)."""
+    if no_sandbox:
+        print(NO_SANDBOX_WARNING, file=sys.stderr)
+        return False
+    from .sandbox import isolation_available
+
+    ok, why = isolation_available()
+    if not ok:
+        raise GradingError(f"cannot isolate students' code: {why}. Fix that, or pass --no-sandbox "
+                           "to grade without isolation (it says what you give up)")
+    return True
+
+
 def main(argv: list[str]) -> int:
     """Entry point of `freezelab grade`."""
     parser = argparse.ArgumentParser(prog="freezelab grade", description=__doc__.splitlines()[0])
@@ -513,12 +579,22 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--timeout", type=float, default=600, help="seconds allowed per submission")
     parser.add_argument("--one-by-one", action="store_true",
                         help="one nbgrader process per student (slower; default batches a few)")
+    parser.add_argument("--no-sandbox", action="store_true",
+                        help="run students' code without isolation (only where bubblewrap cannot work; "
+                             "see the warning it prints)")
     parser.add_argument("--into-course", action="store_true",
                         help="also merge the results into the course's gradebook (for formgrader)")
     parser.add_argument("--feedback-only", action="store_true",
                         help="only write clean feedback for --assignment from the course's gradebook "
                              "(after manual grading in formgrader)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                        help="grade on this Dask cluster (see docs/instructor.md); results are resumable")
+    parser.add_argument("--db-url", default=os.environ.get("FREEZELAB_DB_URL"),
+                        help="record into this gradebook, e.g. postgresql://user@host/db, and skip what it "
+                             "already holds unchanged (default: $FREEZELAB_DB_URL; else SQLite as usual)")
+    parser.add_argument("--regrade", action="store_true",
+                        help="with --scheduler/--db-url: grade again even what is recorded unchanged")
     args = parser.parse_args(argv)
     try:
         course = find_course(args.course)
@@ -532,16 +608,26 @@ def main(argv: list[str]) -> int:
             return 0
         if not args.submissions:
             raise GradingError("give the SUBMISSIONS folder or zip (or --feedback-only)")
+        isolate = require_isolation(args.no_sandbox)
         with tempfile.TemporaryDirectory(prefix="freezelab-grade-") as tmp:
             subs = collect(Path(args.submissions), course, args.assignment, Path(tmp))
             if not subs:
                 raise GradingError(f"no submissions found in {args.submissions} "
                                    "(expected <student>/<assignment>/*.ipynb or *.ipynb files)")
             t0 = time.perf_counter()
-            master = grade(course, subs, out, args.workers, args.timeout, Path(tmp),
-                           progress=not args.no_progress, one_by_one=args.one_by_one)
-            if args.into_course:
-                into_course(master, course, subs)
+            if args.scheduler or args.db_url:  # the resumable path: cluster.py, ledger.py (issue 13)
+                from . import cluster
+
+                cluster.grade_distributed(course, subs, out, Path(tmp), db_url=args.db_url,
+                                          scheduler=args.scheduler, workers=args.workers, timeout=args.timeout,
+                                          isolate=isolate, regrade=args.regrade, into_course=args.into_course,
+                                          progress=not args.no_progress,
+                                          batch=1 if args.one_by_one else cluster.BATCH)
+            else:
+                master = grade(course, subs, out, args.workers, args.timeout, Path(tmp),
+                               progress=not args.no_progress, one_by_one=args.one_by_one, isolate=isolate)
+                if args.into_course:
+                    into_course(master, course, subs)
             elapsed = time.perf_counter() - t0
     except GradingError as exc:
         print(f"freezelab grade: {exc}", file=sys.stderr)

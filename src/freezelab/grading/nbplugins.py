@@ -1,0 +1,100 @@
+"""nbgrader preprocessors of the course (registered in autograder/nbgrader_config.py).
+
+- `CheckerVerdicts` takes the place of nbgrader's Execute preprocessor when `freezelab grade` runs autograde:
+  no kernel starts and no student code runs. It writes the trusted checker's verdicts as the outputs of the
+  test cells (an error output with the checker's message on failure, nothing on success) and the student's
+  own captured output on answer cells; nbgrader's SaveAutoGrades then records the scores as usual.
+- `RedactHidden` runs in nbgrader's own "Generate feedback": hidden test code and tracebacks never reach the
+  feedback HTML, whoever presses the button.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from nbgrader.preprocessors import NbGraderPreprocessor
+from traitlets import Unicode
+
+from .course import CHECKS_PACKAGE, HIDDEN_BEGIN, strip_hidden
+
+VERDICTS_ENV = "FREEZELAB_VERDICTS"
+ANSWER_OUTPUT_CAP = 10_000  # characters of a student's printed output shown per answer cell
+
+
+def _meta(cell: Any) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {}) or {}
+
+
+def _error(message: str, ename: str = "Failed") -> dict:
+    from nbformat.v4 import new_output
+
+    return new_output("error", ename=ename, evalue=message, traceback=[f"{ename}: {message}"])
+
+
+def verdicts_path(root: str | Path, student: str, assignment: str, notebook: str) -> Path:
+    """Where `freezelab grade` leaves the checker's report for one notebook."""
+    return Path(root) / student / assignment / f"{notebook}.json"
+
+
+class CheckerVerdicts(NbGraderPreprocessor):
+    """Write the checker's verdicts into the notebook instead of executing it."""
+
+    verdicts_dir = Unicode("", help="folder of the checker's reports (default: $FREEZELAB_VERDICTS)").tag(
+        config=True)
+
+    def preprocess(self, nb: Any, resources: dict) -> tuple[Any, dict]:
+        info = resources["nbgrader"]
+        root = self.verdicts_dir or os.environ.get(VERDICTS_ENV, "")
+        path = verdicts_path(root, info["student"], info["assignment"], info["notebook"])
+        try:
+            report = json.loads(path.read_text())
+        except (OSError, ValueError):
+            report = {"verdicts": {}, "outputs": {}, "notes": [f"no checker report at {path}"]}
+        verdicts, outputs = report.get("verdicts", {}), report.get("outputs", {})
+        from nbformat.v4 import new_output
+
+        for count, cell in enumerate(nb.cells, start=1):
+            if cell.cell_type != "code":
+                continue
+            meta = _meta(cell)
+            gid = meta.get("grade_id")
+            cell.outputs = []
+            cell.execution_count = count
+            if meta.get("grade") and not meta.get("solution"):
+                verdict = verdicts.get(gid)
+                if verdict is None:
+                    cell.outputs.append(_error("this test was not run by the grader (no verdict)"))
+                elif not verdict.get("passed"):
+                    cell.outputs.append(_error(str(verdict.get("message") or "the test failed")))
+            elif meta.get("solution") and outputs.get(gid):
+                text = str(outputs[gid])
+                if len(text) > ANSWER_OUTPUT_CAP:
+                    text = text[:ANSWER_OUTPUT_CAP] + f"\n[... {len(text) - ANSWER_OUTPUT_CAP} characters cut]"
+                cell.outputs.append(new_output("stream", name="stdout", text=text))
+        return nb, resources
+
+
+def redact(nb: Any) -> Any:
+    """Remove hidden test code from a notebook: hidden regions of sources, tracebacks of their errors."""
+    for cell in nb.cells:
+        if cell.cell_type != "code" or HIDDEN_BEGIN not in cell.source:
+            continue
+        cell.source = strip_hidden(cell.source)
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                # a traceback would print the check's source lines: keep only the message
+                out["evalue"] = out.get("evalue", "").replace(CHECKS_PACKAGE, "hidden_checks")
+                out["traceback"] = [f"{out.get('ename', 'Error')}: {out['evalue']}"]
+            elif "text" in out:
+                out["text"] = out["text"].replace(CHECKS_PACKAGE, "hidden_checks")
+    return nb
+
+
+class RedactHidden(NbGraderPreprocessor):
+    """Feedback without hidden test code (registered for nbgrader's GenerateFeedback)."""
+
+    def preprocess(self, nb: Any, resources: dict) -> tuple[Any, dict]:
+        return redact(nb), resources
