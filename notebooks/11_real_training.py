@@ -500,12 +500,13 @@ for name, size in setups.items():
 #   activations it saves for backward, which we did not count), not of the stored weights, gradients or
 #   optimizer state.
 # - Freezing the base removed its gradients and optimizer state: under a third of full fine-tuning's
-#   bytes are left, nearly all of them the frozen weights themselves.
-# - Storing the **frozen** base in bfloat16 halves what is left. Only frozen weights can be stored that
-#   way safely: a trainable weight needs full precision to accumulate small updates, as the cell below
-#   shows, which is why mixed-precision training keeps a float32 master copy of every trainable weight
-#   (Micikevicius et al. 2018). A frozen weight is never updated, so nothing is lost. QLoRA
-#   (Dettmers et al. 2023) pushes this further with a 4-bit frozen base.
+#   bytes are left, most of them the frozen weights themselves.
+# - Storing the **frozen** base in bfloat16 halves the bytes of those weights, the largest item left.
+#   Only frozen weights can be stored that way safely: a trainable weight needs full precision to
+#   accumulate small updates, as the cell below shows, which is why mixed-precision training keeps a
+#   float32 master copy of every trainable weight (Micikevicius et al. 2018). A frozen weight receives
+#   no updates to lose; rounding it once changes the model's outputs slightly, which is the price of the
+#   saving. QLoRA (Dettmers et al. 2023) pushes this further with a 4-bit frozen base.
 
 # %% tags=["check-output"]
 for dtype in (torch.bfloat16, torch.float32):
@@ -633,10 +634,10 @@ show(topic="real_training", difficulty=["medium", "hard"], types=QUESTIONS)
 # | situation | rule | if you get it wrong |
 # |---|---|---|
 # | unfreeze mid-training | `optimizer.add_param_group(...)` | rebuilt: old state lost, every weight jumps by ~lr, scheduler detached |
-# | save a fine-tune | save what *changed* (BN buffers too); check `missing_keys` / `unexpected_keys` | reloaded model differs; `strict=False` loads nothing, silently |
+# | save a fine-tune | save what *changed* (BN buffers too); check `missing_keys` / `unexpected_keys` | reloaded model differs; with a wrong prefix `strict=False` loads nothing, silently |
 # | checkpoint after a frozen prefix | `use_reentrant=False` (or an input that requires grad) | the checkpointed block never trains |
 # | DDP | freeze, then wrap; re-wrap after a change (or wrap all with `find_unused_parameters=True`, then freeze) | error next iteration, or replicas drift silently |
-# | FSDP (`use_orig_params=False`) | each unit all frozen or all trainable | `ValueError` when wrapping |
+# | FSDP1 with `use_orig_params=False` | each unit all frozen or all trainable | `ValueError` when wrapping |
 # | DDP / DataParallel / compile | freeze through the inner module; strip `module.` / `_orig_mod.` | name-based freezing matches nothing |
 # | `torch.compile` | expect one recompilation per new freeze state | slow steps; past the limit, no compilation |
 # | memory | freeze, and store the frozen base in low precision | autocast alone saves no weight memory |
