@@ -35,7 +35,9 @@ def make_course_folder(root: Path) -> Path:
     for rel in ("notebooks/00_start_here.ipynb", "notebooks/01_requires_grad.ipynb",
                 "assignments/a1_freezing_basics/a1_freezing_basics.ipynb"):
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        nbformat.write(nbformat.v4.new_notebook(), root / rel)
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# A lesson")])
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(nb, root / rel)
     (root / "notebooks" / "00_start_here.py").write_text("# %%\n")
     (root / "notebooks" / "01_requires_grad.py").write_text("# %%\n")
     (root / "notebooks" / "jupytext.toml").write_text("formats = 'ipynb,py:percent'\n")
