@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import torch
 import torch.distributed as dist
@@ -198,3 +201,10 @@ def test_report_text_html_and_bad_ignore():
     assert set(report.codes) <= set(CODES)
     with pytest.raises(ValueError, match="unknown audit code.*'stale'"):
         audit(model, ignore=["stale"])
+
+
+def test_import_freezelab_does_not_import_torch():
+    # The CLI imports the package for every command; audit imports torch only when it runs.
+    code = "import sys, freezelab; print(callable(freezelab.audit), 'torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "False"]

@@ -159,7 +159,7 @@ SCENARIOS = {
 def worker(rank: int, store: str, out: str) -> None:
     """One process of the job: every scenario in turn; rank 0 writes the results as JSON."""
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=WORLD_SIZE)
+    dist.init_process_group("gloo", init_method=Path(store).as_uri(), rank=rank, world_size=WORLD_SIZE)
     try:
         results = {name: scenario() for name, scenario in SCENARIOS.items()}
         dist.barrier()
