@@ -83,7 +83,8 @@ def frozen_bn_eval(model: nn.Module, epoch: int = 0) -> None:
 # ])
 # ```
 #
-# Commit to your answer before running the check below it.
+# The cell after the question builds the same optimizer for our TinyResNet (`layer3` is its last block).
+# Lock in your answer first.
 
 # %%
 show(ids=["wf-predict-left-out"])
@@ -127,6 +128,9 @@ for group, name in zip(groups, ("fc", "layer3", "layer2", "conv1+bn1+layer1"), s
 # - Lightning's `BackboneFinetuning` callback keeps the backbone frozen until a chosen epoch, then adds
 #   the **whole** backbone to the optimizer with a fraction of the learning rate and ramps that rate up
 #   epoch by epoch.
+#
+# Both keep BatchNorm layers trainable while the rest of the body is frozen (`train_bn=True` by default),
+# unlike the frozen-BatchNorm-in-eval-mode recipe this course uses.
 #
 # Below we write ULMFiT-style gradual unfreezing by hand (one stage every 3 epochs). First, the step
 # people forget:

@@ -247,7 +247,7 @@ for new, old in zip(again, recorded, strict=True):
 lora_model = train_method("lora", seed=0, epochs=20, lr=lora_lr, device=device)
 full_model = train_method("finetune", seed=0, epochs=20, lr=best["finetune", 20]["lr"], device=device)
 before = load_pretrained().state_dict()
-after = full_model.state_dict()
+after = {key: value.cpu() for key, value in full_model.state_dict().items()}
 for name, change in lora_weight_change(lora_model).items():
     key = f"{name}.weight"
     full_change = ((after[key] - before[key]).norm() / before[key].norm()).item()

@@ -110,3 +110,16 @@ def test_recorded_sweep_is_what_the_code_gives(name):
         old = recorded[new.strategy, new.lr, new.epochs]
         assert abs(new.test_acc - old.test_acc) < 0.012 and abs(new.val_acc - old.val_acc) < 0.025, (
             f"{name}: {new} differs from the record; rerun `python -m freezelab.experiments record {name}`")
+
+
+def test_unknown_sweep_and_bad_command_line_are_clear_errors():
+    import subprocess
+    import sys
+
+    with pytest.raises(ValueError, match="unknown sweep 'nope'"):
+        run_sweep("nope")
+    with pytest.raises(ValueError, match="no recorded sweep 'nope'"):
+        measured("nope")
+    proc = subprocess.run([sys.executable, "-m", "freezelab.experiments", "record", "nope"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and proc.stderr.strip().startswith("usage: python -m freezelab.experiments")
