@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import zipfile
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import nbformat
 import pytest
 
 from freezelab.grading import check, grade, release
-from freezelab.grading.course import HIDDEN_BEGIN, SOLUTION_BEGIN, strip_hidden
+from freezelab.grading.course import HIDDEN_BEGIN, HIDDEN_PLACEHOLDER, SOLUTION_BEGIN, strip_hidden
 
 CONFIG = '''\
 import os
@@ -185,6 +186,35 @@ def test_check_explains_a_bare_assert_by_its_line():
     assert check._error_line(cell) == "AssertionError in `assert count_parameters(net) == 67`"
     cell.outputs[0]["evalue"] = "counted 3 but the model has 12"
     assert check._error_line(cell) == "AssertionError: counted 3 but the model has 12"
+    # a released hidden test cell is only its placeholder comment: no public test to run or count
+    assert not check._has_code(HIDDEN_PLACEHOLDER + "\n") and check._has_code("# why\nassert x")
+
+
+def test_default_course_is_the_current_folders(tmp_path, monkeypatch):
+    from freezelab.grading.course import find_course, repo_root
+
+    monkeypatch.chdir(tmp_path)
+    assert find_course() == repo_root() / "autograder"  # nothing here: the checkout's course
+    here = make_course(tmp_path / "autograder")
+    assert find_course() == here.resolve()  # a course in the current folder wins over the checkout's
+    monkeypatch.chdir(here)
+    assert find_course() == here.resolve()
+
+
+def test_bundle_is_a_student_folder(tmp_path):
+    course = make_course(tmp_path / "course")
+    (course / "release" / "tiny").mkdir(parents=True)
+    wheel = tmp_path / "freezelab-0.1.0-py3-none-any.whl"
+    wheel.write_bytes(b"stand-in")
+    release.build_bundle(course, tmp_path / "bundle", wheel)
+    bundle = tmp_path / "bundle"
+    assert ".venv/" in (bundle / ".gitignore").read_text().split()  # pushable as a student-only repo
+    readme = (bundle / "README.md").read_text()
+    assert "freezelab check assignments/" in readme and 'ANSWER_Q1 = "b"' in readme
+    assert re.search(r"about \d+ GB to download", readme)
+    assert sorted(p.name for p in bundle.iterdir()) == [".gitignore", "README.md", "assignments",
+                                                         "course_content", "notebooks", "requirements",
+                                                         "start.py", "wheels"]
 
 
 def test_check_cli_bad_input(tmp_path, capsys):

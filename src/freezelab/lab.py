@@ -133,19 +133,17 @@ def formgrader_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="freezelab formgrader", description="instructor: open nbgrader's formgrader on the course root",
         epilog="Other options go to `jupyter lab`, e.g. `freezelab formgrader --no-browser`.")
-    parser.add_argument("--course", help="nbgrader course root (default: autograder/ in the current "
-                                         "folder, else the repo's)")
+    parser.add_argument("--course", help="nbgrader course root (default: ./autograder or the current "
+                                         "folder if it is one, else the repo's autograder/)")
     args, extra = parser.parse_known_args(argv)
-    course = args.course
-    if course is None and (Path.cwd() / "autograder" / "source").is_dir():
-        course = Path.cwd() / "autograder"
-    elif course is None and (Path.cwd() / "source").is_dir() and (Path.cwd() / "nbgrader_config.py").is_file():
-        course = Path.cwd()
     try:
-        root = find_course(course)
+        root = find_course(args.course)
     except GradingError as exc:
         print(f"freezelab formgrader: {exc}", file=sys.stderr)
         return 2
     print(f"formgrader for the course in {root}")
+    # formgrader does not show the rubrics: say where they are (this Lab's file browser has them too)
+    if (root / "rubrics").is_dir():
+        print(f"rubrics of the free-response answers: {root / 'rubrics'} (open one next to formgrader)")
     # nbgrader reads nbgrader_config.py from the server's working folder: start it in the course root.
     return run_foreground(lab_command(root, "/formgrader", extra), cwd=root, env=lab_env())

@@ -41,9 +41,16 @@ def repo_root() -> Path:
     return Path(freezelab.__file__).resolve().parents[2]
 
 
+def is_course(folder: Path) -> bool:
+    """Whether `folder` looks like an nbgrader course root (nbgrader_config.py and source/)."""
+    return (folder / "source").is_dir() and (folder / "nbgrader_config.py").is_file()
+
+
 def find_course(course: str | Path | None = None) -> Path:
-    """The nbgrader course root: `course` if given, else `autograder/` in the repo checkout."""
-    root = Path(course) if course else repo_root() / "autograder"
+    """The nbgrader course root: `course` if given, else the current folder's (`./autograder` or `.`),
+    else `autograder/` in the checkout this package was installed from."""
+    here = [Path.cwd() / "autograder", Path.cwd()]
+    root = Path(course) if course else next((c for c in here if is_course(c)), repo_root() / "autograder")
     if not (root / "source").is_dir():
         where = f"--course {course}" if course else f"{root} (the repo's autograder/)"
         raise GradingError(f"no nbgrader course root at {where}: it needs a source/ folder; "

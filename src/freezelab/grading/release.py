@@ -272,7 +272,8 @@ def release(course: Path, out: Path, wheel: Path | None = None, make_zip: bool =
 def main(argv: list[str]) -> int:
     """Entry point of `freezelab release`."""
     parser = argparse.ArgumentParser(prog="freezelab release", description=__doc__.splitlines()[0])
-    parser.add_argument("--course", help="nbgrader course root (default: the repo's autograder/)")
+    parser.add_argument("--course", help="nbgrader course root (default: ./autograder or the current folder "
+                                         "if it is one, else the repo's autograder/)")
     parser.add_argument("--out", default="dist/student_bundle",
                         help="the bundle folder itself, new or empty (default dist/student_bundle; "
                              "a .zip of it is written next to it)")
@@ -284,6 +285,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     try:
         course = find_course(args.course)
+        print(f"course: {course}")
         wheel = Path(args.wheel) if args.wheel else None
         if wheel and not wheel.is_file():
             raise GradingError(f"--wheel {wheel}: no such file")
