@@ -230,5 +230,6 @@ flashcards()
 progress_overview()
 
 # %% [markdown]
-# That is the course. For graded practice, do the assignments your instructor released and run
+# That is the course's core. Lesson 11, [freezing in real training code](11_real_training.ipynb), takes it
+# into the code you will write at work (optimizer state, checkpoints, DDP, `torch.compile`, PEFT). For graded practice, do the assignments your instructor released and run
 # `freezelab check ASSIGNMENT.ipynb` before you submit. Back to the [start page](00_start_here.ipynb).

@@ -66,7 +66,7 @@ def test_notebooks_are_lessons():
 
 @pytest.mark.skipif(len(PATHS) < len(LESSONS), reason="the course is still being written")
 def test_all_lessons_exist():
-    """The whole course, 00 to 10, is there."""
+    """The whole course, 00 to 11, is there."""
     assert sorted(p.stem for p in PATHS) == sorted(LESSONS)
 
 
