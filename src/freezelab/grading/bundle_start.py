@@ -22,7 +22,7 @@ LOCK = HERE / "requirements" / "lock.txt"
 # lock of this release on Linux x86_64: PyTorch comes with its CUDA libraries (they run fine on a CPU).
 FIRST_RUN = """\
 First run: installing the course into .venv/ here. This downloads about 3 GB from the Python package
-index (mostly PyTorch and its CUDA libraries, which also run on a CPU) and needs about 6.5 GB of disk.
+index (mostly PyTorch and its CUDA libraries, which also run on a CPU) and needs about 6 GB of disk.
 Expect 5 to 15 minutes, depending on your connection; pip shows its progress below. Later runs start
 JupyterLab straight away."""
 

@@ -38,7 +38,7 @@ Everything you need for the course: lessons in `notebooks/`, assignments in `ass
 
 You need Python 3.10 or newer. The first run creates `.venv/` here and installs freezelab with its
 dependencies at the tested versions: about 3 GB to download from the Python package index (mostly
-PyTorch and its CUDA libraries, which also run on a CPU), about 6.5 GB on disk, 5 to 15 minutes.
+PyTorch and its CUDA libraries, which also run on a CPU), about 6 GB on disk, 5 to 15 minutes.
 pip shows its progress. Then, and on every later run, JupyterLab opens in this folder on the start
 page. Stop it with Ctrl+C in the terminal.
 
