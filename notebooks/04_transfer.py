@@ -160,8 +160,8 @@ print("learning rates tried:", LRS, "(a lone head:", PROBE_LRS, ")")
 print("seeds:", SWEEP_SEEDS)
 
 # %% [markdown]
-# That is 6 strategies x 3 learning rates x 5 seeds = 90 runs of 40 epochs: minutes on a laptop CPU,
-# more than a lesson should spend. The course ran them once with
+# That is 6 strategies x 3 learning rates x 5 seeds = 90 runs of 40 epochs: a minute or more on a
+# laptop CPU, more than a lesson should spend. The course ran them once with
 # `python -m freezelab.experiments record` (the code is in `freezelab.experiments` and
 # `freezelab.transfer`) and ships every run's numbers; a test re-runs part of them. Below, you re-run one
 # yourself to check the record (on a GPU or another CPU the last digit may differ: floating-point sums

@@ -183,9 +183,9 @@ for method, n in counts.items():
 # accuracy. Test accuracy is reported only for that rate.
 #
 # That is 75 training runs of 40 epochs each (every run is also evaluated after 20; the linear probe,
-# `layer3+head` and full fine-tuning are the very runs of lesson 4), minutes on a laptop CPU, so the
-# course ran them once with `python -m freezelab.experiments record` and ships every
-# run's numbers. The cell after the table re-runs one of them to show that the record is what the code
+# `layer3+head` and full fine-tuning are the very runs of lesson 4), a minute or more on a laptop CPU,
+# so the course ran them once with `python -m freezelab.experiments record` and ships every run's
+# numbers. The cell after the table re-runs one of them to show that the record is what the code
 # gives.
 
 # %%
@@ -200,8 +200,9 @@ fig, ax = plt.subplots(figsize=(6, 3.2))
 for epochs, marker in ((20, "o"), (40, "s")):
     for method in METHODS:
         r = best[method, epochs]
+        label = f"{epochs} epochs" if method == METHODS[0] else None
         ax.errorbar(r["trainable"], r["mean_acc"], yerr=r["std_acc"], fmt=marker, capsize=3,
-                    color=f"C{METHODS.index(method)}", label=f"{epochs} epochs" if method == METHODS[0] else None)
+                    color=f"C{METHODS.index(method)}", label=label)
         if epochs == 40:
             ax.annotate(method, (r["trainable"], r["mean_acc"]), textcoords="offset points",
                         xytext=(5, -12), fontsize=8)
