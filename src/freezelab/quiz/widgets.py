@@ -25,7 +25,7 @@ from .static import (
 
 # Scoped to our widgets. Buttons size to their labels (ipywidgets' fixed width cut them off), borders and
 # padding count inside widths (100%-wide boxes plus padding made the stray horizontal scrollbars), and the
-# success / danger colours are darker than ipywidgets' so white text passes WCAG AA contrast.
+# success / danger / info colours are darker than ipywidgets' so white text passes WCAG AA contrast.
 # The last rule hides the static fallback printed next to a live widget (see static.quiz_html).
 STYLE = W.HTML(
     "<style>"
@@ -35,6 +35,7 @@ STYLE = W.HTML(
     ".freezelab-widget .freezelab-letter{min-width:3.5em;flex:0 0 auto}"
     ".freezelab-widget .jupyter-button.mod-success{background-color:#1e6e34;color:#fff}"
     ".freezelab-widget .jupyter-button.mod-danger{background-color:#a8231b;color:#fff}"
+    ".freezelab-widget .jupyter-button.mod-info{background-color:#0b5c86;color:#fff}"
     ".freezelab-widget .widget-html-content{white-space:normal}"
     ".jp-OutputArea:has(.freezelab-widget)>.jp-OutputArea-child:has(.freezelab-fallback){display:none}"
     "</style>")
