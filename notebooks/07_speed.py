@@ -148,7 +148,7 @@ for name in ("none", "first 50%", "last 50%", "all but head"):
 #   no gradients for their inputs. "first 50%" cut the backward work almost in half.
 # - **Freezing late stages saves only their weight gradients.** `conv1` still trains, so the gradient has
 #   to travel back through `layer2` and `layer3` to reach it: their input gradients are still computed.
-#   "last 50%" froze 14 times more parameters than "first 50%" and still did *more* backward work.
+#   "last 50%" froze about 15 times more parameters than "first 50%" and still did *more* backward work.
 #
 # "Only their weight gradients" is not nothing: a weight gradient costs about as much as the layer's
 # forward pass, and in a ResNet the late stages are not cheap. ResNets halve the feature map and double
@@ -185,9 +185,10 @@ print(timing_verdict(rows, "all but head", "none"))
 
 # %% [markdown]
 # The verdict lines state a direction only when the middle halves of the two plans' step times do not
-# overlap. On a quiet CPU the clock agrees with the FLOP count; on a busy machine, or on a big GPU where a
-# model this small is limited by kernel launches rather than arithmetic, a difference can drown in the
-# noise, and then the honest reading is "no measurable difference here", not a ranking.
+# overlap. The FLOP counts above are the work; whether the clock shows a difference depends on the
+# device. A model this small is often limited by per-operation overhead on a CPU and by kernel launches
+# on a GPU rather than by arithmetic, and a busy machine adds noise. When a verdict says "within the
+# noise", that is the honest reading: no measurable difference here, not a ranking.
 #
 # ### Memory: what autograd keeps for backward
 #
