@@ -80,10 +80,36 @@ def test_make_lab_and_the_bundle_use_freezelab_lab():
     assert re.search(r"^formgrader: .*\n\t\$\(BIN\)/freezelab formgrader ", makefile, re.M)
     from freezelab.grading import bundle_start
 
-    assert '"freezelab.cli", "lab", str(HERE)' in Path(bundle_start.__file__).read_text()
     # pip's progress shows, and the size of the download is said before it starts
     assert "--quiet" not in bundle_start.install_command(Path("freezelab-0.1.0-py3-none-any.whl"))
     assert re.search(r"downloads about \d+ GB", bundle_start.FIRST_RUN)
+
+
+def test_bundle_start_py_opens_the_course_with_freezelab_lab(tmp_path):
+    """start.py in a bundle whose .venv is set up (here: a venv that sees this environment's packages)."""
+    import site
+    import venv
+
+    from freezelab.grading import bundle_start
+
+    bundle = make_course_folder(tmp_path / "bundle")
+    (bundle / "wheels").mkdir()
+    (bundle / "wheels" / "freezelab-0.1.0-py3-none-any.whl").write_bytes(b"stand-in")
+    (bundle / "requirements").mkdir()
+    (bundle / "requirements" / "lock.txt").write_text("")
+    (bundle / "start.py").write_text(Path(bundle_start.__file__).read_text())
+    venv.create(bundle / ".venv", with_pip=False)
+    packages = next((bundle / ".venv" / "lib").glob("python*/site-packages"))
+    # an `import` line of a .pth runs: addsitedir also reads this env's own .pth files (the editable install)
+    (packages / "this_env.pth").write_text(f"import site; site.addsitedir({site.getsitepackages()[0]!r})\n")
+    (bundle / ".venv" / ".freezelab-installed").write_text("freezelab-0.1.0-py3-none-any.whl")
+    done = subprocess.run([sys.executable, str(bundle / "start.py"), "--help"], capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "usage: freezelab lab" in done.stdout  # start.py hands the course folder to `freezelab lab`
+    done = subprocess.run([sys.executable, str(bundle / "start.py"), "check", "nope.ipynb"], capture_output=True,
+                          text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 2 and "nope.ipynb: no such file" in done.stderr
 
 
 def _free_port() -> int:
