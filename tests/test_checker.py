@@ -189,7 +189,7 @@ def test_reconcile_keeps_answers_and_ignores_tampering():
     bonus = copy.deepcopy(sub.cells[1])
     bonus.metadata["nbgrader"].update(grade_id="bonus", points=100)
     sub.cells += [dup, bonus, nbformat.v4.new_code_cell("print('mine')")]
-    nb, notes = checker.reconcile(released, sub)
+    nb, notes = nbplugins.reconcile(released, sub)
     assert [c.source for c in nb.cells] == ["def f():\n    return 1", "assert f() == 1"]
     assert any("'bonus' is not part of the assignment" in n for n in notes)
     assert any("'f' appears more than once" in n for n in notes)
@@ -212,3 +212,16 @@ def test_verdicts_become_outputs(tmp_path, monkeypatch):
     out, _ = nbplugins.CheckerVerdicts().preprocess(
         _released(), {"nbgrader": {"student": "alice", "assignment": "a", "notebook": "a"}})
     assert out.cells[1].outputs == [] and out.cells[1].execution_count
+
+
+def test_course_helpers_refuse_inside_the_child(launcher):
+    s = session(launcher, """
+from freezelab.inspect import trainable_names
+def uses_helper(model):
+    return trainable_names(model)
+""", ["uses_helper"])
+    try:
+        with pytest.raises(PermissionError, match="off limits in graded answers"):
+            s.answer("uses_helper")(nn.Linear(2, 2))
+    finally:
+        s.close()

@@ -39,7 +39,6 @@ from pathlib import Path
 import nbformat
 
 from . import nbplugins
-from .checker import reconcile
 from .course import (
     SECRET_MARKERS,
     GradingError,
@@ -287,7 +286,7 @@ def _place(sub: Submission, course: Path) -> list[Path]:
         if theirs is None:
             sub.notes.append(f"{rel.name} was not submitted")
             continue
-        nb, notes = reconcile(nbformat.read(rel, as_version=4), nbformat.read(theirs, as_version=4))
+        nb, notes = nbplugins.reconcile(nbformat.read(rel, as_version=4), nbformat.read(theirs, as_version=4))
         sub.notes += notes
         nbformat.write(nb, dest / rel.name)
         placed.append(dest / rel.name)

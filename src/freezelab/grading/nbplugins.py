@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from pathlib import Path
@@ -26,6 +27,52 @@ ANSWER_OUTPUT_CAP = 10_000  # characters of a student's printed output shown per
 
 def _meta(cell: Any) -> dict:
     return cell.get("metadata", {}).get("nbgrader", {}) or {}
+
+
+def _source_text(cell: Any) -> str | None:
+    source = cell.get("source") if isinstance(cell, dict) else None
+    if isinstance(source, list) and all(type(s) is str for s in source):
+        source = "".join(source)
+    return source if type(source) is str else None
+
+
+def reconcile(released: Any, submitted: Any) -> tuple[Any, list[str]]:
+    """The released notebook with the student's answer cells in place, and what was ignored (named reasons).
+
+    Everything but the answers (instructions, setup, public and hidden tests, grade metadata) comes from the
+    release, so an edited, duplicated, deleted or extra grade cell in the submission changes nothing.
+    """
+    known = {_meta(c).get("grade_id"): c for c in released.cells if _meta(c).get("grade_id")}
+    answers: dict[str, Any] = {}
+    notes, own = [], 0
+    cells = submitted.get("cells") if isinstance(submitted, dict) else None
+    for cell in cells if isinstance(cells, list) else []:
+        gid = _meta(cell).get("grade_id") if isinstance(cell, dict) else None
+        if gid is None:
+            own += isinstance(cell, dict) and cell.get("cell_type") == "code"
+        elif type(gid) is not str or gid not in known:
+            notes.append(f"cell {str(gid)[:60]!r} is not part of the assignment: ignored")
+        elif gid in answers:
+            notes.append(f"cell {gid!r} appears more than once: only the first copy counts")
+        else:
+            answers[gid] = cell
+    out = copy.deepcopy(released)
+    for cell in out.cells:
+        meta = _meta(cell)
+        gid = meta.get("grade_id")
+        if not meta.get("solution"):
+            continue
+        theirs = answers.get(gid)
+        text = _source_text(theirs) if theirs is not None else None
+        if theirs is None:
+            notes.append(f"answer cell {gid!r} is missing from the submission")
+        elif text is None or theirs.get("cell_type") != cell.cell_type:
+            notes.append(f"answer cell {gid!r} was changed into something else: ignored")
+        else:
+            cell.source = text
+    if own:
+        notes.append(f"{own} cell(s) added by the student were not run: only answer cells are graded")
+    return out, notes
 
 
 def _error(message: str, ename: str = "Failed") -> dict:
