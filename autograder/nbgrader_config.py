@@ -13,6 +13,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 c.CourseDirectory.course_id = "freezelab"
 c.CourseDirectory.root = HERE
 c.CourseDirectory.db_url = "sqlite:///" + os.path.join(HERE, "gradebook.db")
+# FREEZELAB_DB_URL=postgresql://user@host/db: one gradebook shared by formgrader and `freezelab grade`.
+_shared_db = os.environ.get("FREEZELAB_DB_URL", "").replace("postgresql://", "postgresql+psycopg2://", 1)
+c.CourseDirectory.db_url = _shared_db or c.CourseDirectory.db_url
 # Only the notebook is released; rubrics, specs and the hidden checks stay here.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback"]
 

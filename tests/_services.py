@@ -116,7 +116,8 @@ def _dask(args: list[str], cwd: Path, log: Path) -> subprocess.Popen:
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore", TMPDIR=str(cwd))
     env.pop("FREEZELAB_DB_URL", None)  # only the coordinator talks to the gradebook
     with open(log, "ab") as fh:
-        return subprocess.Popen([str(Path(sys.executable).parent / "dask"), *args], cwd=cwd, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen([str(Path(sys.executable).parent / "dask"), *args], cwd=cwd, env=env,
+                                stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -157,7 +158,7 @@ def worker_pids(address: str) -> dict[str, int]:
     from distributed import Client
 
     with Client(address, timeout=30) as client:
-        return {addr: w["pid"] for addr, w in client.scheduler_info()["workers"].items()}
+        return client.run(os.getpid)  # runs on each worker's event loop, beside a busy task thread
 
 
 def wait_until(predicate, timeout: float, what: str, every: float = 0.2) -> None:

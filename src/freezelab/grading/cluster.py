@@ -20,16 +20,16 @@ import os
 import shutil
 import tempfile
 import threading
+import uuid
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import as_completed as local_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import grade as G
 from . import nbplugins
 from .course import WORK_DIRS, WORK_FILES, GradingError, generate, last_error_line, nbgrader
-from .ledger import DB_ENV, Ledger, engine_url, files_digest
+from .ledger import DB_ENV, Ledger, engine_url, files_digest, path_digest
 
 BATCH = 4  # submissions per task: amortises one nbgrader run, small enough to balance and to lose little
 
@@ -246,22 +246,24 @@ class _Pool:
             self.size = max(1, workers)
             self.threads = ThreadPoolExecutor(self.size, thread_name_prefix="grader")
 
-    def submit_all(self, course_zip: bytes, digest: str, batches: list[list[dict]], timeout: float,
-                   isolate: bool) -> dict:
-        """Start every batch; return future -> batch."""
+    def submit(self, course, digest: str, batch: list[dict], timeout: float, isolate: bool):
+        """Start one batch; `course` is the zip, or on a cluster its scattered future."""
         if self.client is not None:
-            course = self.client.scatter(course_zip, broadcast=True)
-            return {self.client.submit(grade_batch, course, digest, b, timeout, isolate, pure=False,
-                                       key=f"grade-{b[0]['assignment']}-{b[0]['student']}-{digest[:8]}-{i}"): b
-                    for i, b in enumerate(batches)}
-        return {self.threads.submit(grade_batch, course_zip, digest, b, timeout, isolate): b for b in batches}
+            key = f"grade-{batch[0]['assignment']}-{batch[0]['student']}-{digest[:8]}-{uuid.uuid4().hex[:8]}"
+            return self.client.submit(grade_batch, course, digest, batch, timeout, isolate, pure=False, key=key)
+        return self.threads.submit(grade_batch, course, digest, batch, timeout, isolate)
 
-    def completed(self, futures):
+    def share(self, course_zip: bytes):
+        """The course zip as tasks should receive it (sent to every worker once on a cluster)."""
+        return self.client.scatter(course_zip, broadcast=True) if self.client is not None else course_zip
+
+    def first_done(self, futures) -> set:
+        """Block until at least one of `futures` is finished; return the finished ones."""
         if self.client is not None:
-            from distributed import as_completed
-
-            return as_completed(list(futures))
-        return local_completed(futures)
+            from distributed import wait
+        else:
+            from concurrent.futures import wait
+        return set(wait(list(futures), return_when="FIRST_COMPLETED").done)
 
     def close(self) -> None:
         if self.client is not None:
@@ -344,6 +346,21 @@ def write_outputs(ledger: Ledger, subs: list[G.Submission], out: Path, skipped: 
     (out / "summary.txt").write_text("\n".join(lines) + "\n")
 
 
+def _take(res: dict, sub: G.Submission, ledger: Ledger, out: Path, course: Path | None,
+          fb_problems: dict[str, str]) -> None:
+    """Record one worker result: files first, then grades + ledger row in one transaction (so a kill
+    in between only means grading it again)."""
+    sub.timing.update(res.get("timing") or {})
+    sub.notes += res.get("notes") or []
+    if res.get("error"):
+        sub.error = res["error"]
+        return
+    _keep_files(res, out, course)
+    ledger.record(res)
+    if res.get("feedback_problem"):
+        fb_problems[f"{sub.student}/{sub.assignment}"] = res["feedback_problem"]
+
+
 def grade_distributed(course: Path, subs: list[G.Submission], out: Path, scratch: Path, *,
                       db_url: str | None = None, scheduler: str | None = None, workers: int = 1,
                       timeout: float = 600, isolate: bool = True, regrade: bool = False,
@@ -361,10 +378,10 @@ def grade_distributed(course: Path, subs: list[G.Submission], out: Path, scratch
     course_id = prepare_gradebook(course, db_url, assignments, scratch) if assignments else "default_course"
     ledger = Ledger(db_url, course_id)
     try:
-        jobs = {(s.student, s.assignment): _job(s) for s in todo}
+        digests = {(s.student, s.assignment): path_digest(s.files) for s in todo}
         known = ledger.hashes()
         fresh = [s for s in todo
-                 if regrade or known.get((s.student, s.assignment)) != jobs[s.student, s.assignment]["sha256"]]
+                 if regrade or known.get((s.student, s.assignment)) != digests[s.student, s.assignment]]
         for s in todo:
             if s not in fresh:
                 s.notes += ledger.notes(s.student, s.assignment)
@@ -375,29 +392,27 @@ def grade_distributed(course: Path, subs: list[G.Submission], out: Path, scratch
         try:
             course_zip = pack_course(course)
             digest = hashlib.sha256(course_zip).hexdigest()
-            batches = [[jobs[s.student, s.assignment] for s in chunk]
-                       for chunk in G.chunks(fresh, pool.size, most=max(1, batch))]
-            futures = pool.submit_all(course_zip, digest, batches, timeout, isolate)
+            course_arg = pool.share(course_zip)
+            waiting = iter(G.chunks(fresh, pool.size, most=max(1, batch)))
+            running: dict = {}  # future -> its submissions; a few per worker, so memory stays flat
             by_key = {(s.student, s.assignment): s for s in fresh}
-            for fut in pool.completed(futures):
-                try:
-                    results = fut.result()
-                except Exception as exc:  # the cluster gave up on this batch (e.g. its workers kept dying)
-                    results = [dict(student=j["student"], assignment=j["assignment"],
-                                    error=f"the cluster could not run it: {type(exc).__name__}: {exc}")
-                               for j in futures[fut]]
-                for res in results:
-                    sub = by_key[res["student"], res["assignment"]]
-                    sub.timing.update(res.get("timing") or {})
-                    sub.notes += res.get("notes") or []
-                    if res.get("error"):
-                        sub.error = res["error"]
-                        continue
-                    ledger.record(res)
-                    _keep_files(res, out, course if into_course else None)
-                    if res.get("feedback_problem"):
-                        fb_problems[f"{sub.student}/{sub.assignment}"] = res["feedback_problem"]
-                bar.update(len(results))
+            while True:
+                while len(running) < 3 * pool.size and (chunk := next(waiting, None)):
+                    running[pool.submit(course_arg, digest, [_job(s) for s in chunk], timeout, isolate)] = chunk
+                if not running:
+                    break
+                for fut in pool.first_done(running):
+                    chunk = running.pop(fut)
+                    try:
+                        results = fut.result()
+                    except Exception as exc:  # the cluster gave up on this batch (its workers kept dying)
+                        results = [dict(student=s.student, assignment=s.assignment,
+                                        error=f"the cluster could not run it: {type(exc).__name__}: {exc}")
+                                   for s in chunk]
+                    for res in results:
+                        _take(res, by_key[res["student"], res["assignment"]], ledger, out,
+                              course if into_course else None, fb_problems)
+                    bar.update(len(results))
         finally:
             bar.close()
             pool.close()
