@@ -82,11 +82,12 @@ def find_course_folder(root: str | None) -> Path:
     """The folder with notebooks/00_start_here.ipynb: `root`, else the current folder, else the checkout."""
     from .grading.course import UsageError, repo_root
 
-    candidates = [Path(root)] if root else [Path.cwd(), repo_root()]
+    checkout = [repo_root()] if (repo_root() / "pyproject.toml").is_file() else []  # not from a wheel
+    candidates = [Path(root)] if root else [Path.cwd(), *checkout]
     for folder in candidates:
         if (folder / START_PAGE).is_file():
             return folder.resolve()
-    where = root or f"the current folder or {repo_root()}"
+    where = root or " or ".join(["the current folder", *map(str, checkout)])
     raise UsageError(f"no {START_PAGE} in {where}: pass the course folder (the unzipped bundle or the "
                      "repository), e.g. `freezelab lab path/to/course`")
 
