@@ -6,7 +6,7 @@ import torch
 
 from freezelab.backbones import load_pretrained
 from freezelab.data import few_shot, target_task
-from freezelab.experiments import SHARED, SWEEPS, measured, run_sweep
+from freezelab.experiments import SHARED, SWEEPS, measured, run_sweep, sweep_k
 from freezelab.transfer import (
     BACKBONE_STAGES,
     STRATEGIES,
@@ -90,6 +90,7 @@ def test_recorded_sweeps_are_complete():
         shared = SHARED.get(name, ("", ()))[1]
         assert {r.strategy for r in runs} == set(strategies) | set(shared) and {r.task for r in runs} == {task}
         assert {r.seed for r in runs} == {0, 1, 2, 3, 4} and {r.epochs for r in runs} == {20, 40}
+        assert {r.k for r in runs} == {sweep_k(name)}, "labels per class as SWEEP_K says"
         assert len(runs) == len({(r.strategy, r.lr, r.seed, r.epochs) for r in runs}), "no duplicates"
 
 

@@ -1,7 +1,7 @@
-"""Small seeded experiments behind lessons 04, 05, 08 and 09.
+"""Small seeded experiments behind lessons 04, 05, 08 and 09 (and the numbers lessons 00 and 10 quote).
 
 Each function is what a lesson runs and what `tests/test_lesson_claims_d2.py` checks, so the prose and the
-numbers cannot drift apart. The learning-rate sweeps of lessons 04 and 09 take minutes, more than a lesson
+numbers cannot drift apart. The learning-rate sweeps of lessons 00, 04, 09 and 10 take minutes, more than a lesson
 may spend, so `python -m freezelab.experiments record` runs them once and writes every run's numbers to
 `freezelab/measured.py`; the lessons read that file and `tests/test_transfer.py` re-runs part of it.
 """
@@ -27,11 +27,12 @@ from .training import History, fit, loss_and_accuracy
 from .transfer import RunResult, sweep
 
 # ---------------------------------------------------------------------------------------------------------
-# Lessons 04 and 09: recorded learning-rate sweeps
+# Lessons 00, 04, 09 and 10: recorded learning-rate sweeps
 # ---------------------------------------------------------------------------------------------------------
 
 # name -> (task, strategies or PEFT methods, "transfer" or "peft"); every one: 5 seeds, 40 epochs, also
-# evaluated after 20, each strategy at every learning rate of its grid (transfer.lr_grid, peft.method_lrs).
+# evaluated after 20, each strategy at every learning rate of its grid (transfer.lr_grid, peft.method_lrs),
+# with 5 labels per class unless SWEEP_K says otherwise.
 SWEEPS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "new_digits": ("new_digits", ("scratch", "linear_probe", "stem+layer1+head", "layer3+head", "finetune",
                                   "lp_ft"), "transfer"),
@@ -39,7 +40,12 @@ SWEEPS: dict[str, tuple[str, tuple[str, ...], str]] = {
                  "transfer"),
     "noisy": ("noisy", ("linear_probe", "finetune", "lp_ft"), "transfer"),
     "peft": ("new_digits", ("bitfit", "lora"), "peft"),
+    # Lessons 00 and 10: a frozen backbone vs full fine-tuning with 10 labels per class, on every target.
+    "new_digits_k10": ("new_digits", ("linear_probe", "finetune"), "transfer"),
+    "inverted_k10": ("inverted", ("linear_probe", "finetune"), "transfer"),
+    "noisy_k10": ("noisy", ("linear_probe", "finetune"), "transfer"),
 }
+SWEEP_K = {"new_digits_k10": 10, "inverted_k10": 10, "noisy_k10": 10}  # labels per class; 5 if not listed
 # Runs two sweeps share (same task, model, recipe and grid) are recorded once: sweep -> (source, strategies).
 SHARED = {"peft": ("new_digits", ("linear_probe", "layer3+head", "finetune"))}
 SWEEP_SEEDS = (0, 1, 2, 3, 4)
@@ -58,10 +64,15 @@ def run_sweep(name: str, seeds: tuple[int, ...] = SWEEP_SEEDS, strategies: tuple
     strategies = strategies or all_strategies
     if kind == "peft":
         return [r for m in strategies for r in compare_methods(
-            (m,), task_name, seeds=seeds, epochs=SWEEP_EPOCHS, budgets=SWEEP_BUDGETS, device=device,
-            progress=progress, lrs=(lrs or {}).get(m))]
-    return sweep(strategies, (task_name,), seeds=seeds, epochs=SWEEP_EPOCHS, budgets=SWEEP_BUDGETS,
-                 lrs=lrs, device=device, progress=progress)
+            (m,), task_name, k=sweep_k(name), seeds=seeds, epochs=SWEEP_EPOCHS, budgets=SWEEP_BUDGETS,
+            device=device, progress=progress, lrs=(lrs or {}).get(m))]
+    return sweep(strategies, (task_name,), ks=(sweep_k(name),), seeds=seeds, epochs=SWEEP_EPOCHS,
+                 budgets=SWEEP_BUDGETS, lrs=lrs, device=device, progress=progress)
+
+
+def sweep_k(name: str) -> int:
+    """Labels per class in a recorded sweep."""
+    return SWEEP_K.get(name, 5)
 
 
 def measured(name: str) -> list[RunResult]:
@@ -79,7 +90,7 @@ def measured(name: str) -> list[RunResult]:
 
 def write_measured(runs: dict[str, list[RunResult]], path: Path = MEASURED_PATH) -> None:
     """Write sweep results as the Python module `measured` reads."""
-    lines = ['"""Every run of the recorded learning-rate sweeps (lessons 04 and 09). Generated: do not edit.',
+    lines = ['"""Every run of the recorded learning-rate sweeps (lessons 00, 04, 09, 10). Generated: do not edit.',
              "",
              f"Written by `python -m freezelab.experiments record` with torch {torch.__version__} on the CPU,",
              "one thread. Row: strategy, task, k, seed, lr, epochs, test_acc, val_acc, trainable, ood_acc.",
