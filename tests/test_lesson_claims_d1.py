@@ -6,13 +6,13 @@ true: change the experiment or the text, never just the test.
 
 from __future__ import annotations
 
-import statistics
-
 import pytest
 import torch
 
 from freezelab.backbones import TinyResNet
 from freezelab.strategies import (
+    BLOCK_LRS,
+    HEAD_LRS,
     drift_run,
     freeze_all_but,
     frozen_bn_to_eval,
@@ -47,36 +47,52 @@ def test_frozen_bn_to_eval_only_touches_frozen_batchnorm():
     assert model.layer3.bn1.training and model.dropout.training
 
 
-def test_head_run_rejects_unknown_backbone():
+def test_head_run_rejects_unknown_backbone_and_an_empty_grid():
     with pytest.raises(ValueError, match="pretrained' or 'random'"):
         head_run("imagenet")
+    with pytest.raises(ValueError, match="lrs is empty"):
+        head_run("pretrained", lrs=())
+
+
+def test_head_run_keeps_the_lr_with_the_best_validation_accuracy():
+    def run(lrs):
+        return head_run("pretrained", ["fc"], k=2, epochs=2, lrs=lrs, device=CPU, progress=False)
+
+    alone = {lr: run((lr,)) for lr in (1e-4, 1e-1)}
+    best = run((1e-4, 1e-1))
+    assert alone[1e-4].val_acc != alone[1e-1].val_acc, "pick two rates that the validation split tells apart"
+    winner = max(alone.values(), key=lambda r: r.val_acc)
+    assert (best.lr, best.val_acc, best.test_acc) == (winner.lr, winner.val_acc, winner.test_acc)
 
 
 # --- lesson 03, section 7 (seed 0 in the notebook; the direction must hold on other seeds too) ---------
+# Each set-up at its own learning rate, chosen on validation from its grid, as the lesson runs it.
 
 @pytest.fixture(scope="module")
 def head_runs():
     runs = {}
     for seed in (0, 1, 2):
-        for key, backbone, train in (("probe", "pretrained", ["fc"]), ("layer3+head", "pretrained", ["layer3", "fc"]),
-                                     ("random", "random", ["fc"])):
-            runs[key, seed] = head_run(backbone, train, seed=seed, device=CPU, progress=False).test_acc
+        for key, backbone, train, lrs in (("probe", "pretrained", ["fc"], HEAD_LRS),
+                                          ("layer3+head", "pretrained", ["layer3", "fc"], BLOCK_LRS),
+                                          ("random", "random", ["fc"], HEAD_LRS)):
+            runs[key, seed] = head_run(backbone, train, seed=seed, lrs=lrs, device=CPU, progress=False).test_acc
     return runs
 
 
 @pytest.mark.slow
 def test_lesson03_pretrained_head_beats_random_head(head_runs):
-    """'the head on the pretrained backbone beats the head on a random backbone'."""
-    assert head_runs["probe", 0] > head_runs["random", 0]
-    assert statistics.mean(head_runs["probe", s] for s in (0, 1, 2)) > statistics.mean(
-        head_runs["random", s] for s in (0, 1, 2))
+    """'each at its own best rate, the head on the pretrained backbone beats the head on a random backbone'
+    (quiz str-predict-rank: on seeds 0, 1 and 2)."""
+    for seed in (0, 1, 2):
+        assert head_runs["probe", seed] > head_runs["random", seed]
 
 
 @pytest.mark.slow
 def test_lesson03_training_layer3_beats_head_only(head_runs):
-    """'Unfreezing layer3 ... gives a clearly higher accuracy here' (every seed, by 5+ points)."""
+    """'Unfreezing layer3 ... gives a clearly higher accuracy here, by more than 10 points on seed 0 and on
+    seeds 1 and 2 as well'."""
     for seed in (0, 1, 2):
-        assert head_runs["layer3+head", seed] > head_runs["probe", seed] + 0.05
+        assert head_runs["layer3+head", seed] > head_runs["probe", seed] + 0.10
 
 
 @pytest.mark.slow

@@ -39,33 +39,50 @@ def frozen_bn_to_eval(model: nn.Module, _epoch: int = 0) -> None:
             module.eval()
 
 
+# Learning rates `head_run` tries (lesson 3): a lone head trained for 15 steps wants large steps; a
+# pretrained block trained with it wants smaller ones, or its features are wrecked.
+HEAD_LRS = (1e-2, 3e-2, 1e-1)
+BLOCK_LRS = (1e-3, 3e-3, 1e-2)
+
+
 @dataclass
 class HeadRun:
     """A head trained on a few-shot target task on top of a (partly) frozen backbone."""
 
     backbone: str
     trainable: int
+    lr: float
+    val_acc: float
     test_acc: float
     history: History
 
 
 def head_run(backbone: str = "pretrained", train: Iterable[str] = ("fc",), task_name: str = "new_digits",
-             k: int = 10, seed: int = 0, epochs: int = 15, lr: float = 1e-2,
+             k: int = 10, seed: int = 0, epochs: int = 15, lrs: Iterable[float] = HEAD_LRS,
              device: torch.device | str | None = None, progress: bool = True) -> HeadRun:
-    """Freeze a 'pretrained' or 'random' TinyResNet except `train`, fit on k labels per class, test it."""
+    """Freeze a 'pretrained' or 'random' TinyResNet except `train`, fit it on k labels per class once per
+    learning rate in `lrs`, and return the run with the best *validation* accuracy (and its test accuracy)."""
     if backbone not in ("pretrained", "random"):
         raise ValueError(f"backbone must be 'pretrained' or 'random', not {backbone!r}.")
+    lrs = tuple(lrs)
+    if not lrs:
+        raise ValueError("lrs is empty: give head_run at least one learning rate to try.")
     device = torch.device(device) if device is not None else pick_device()
-    seed_everything(seed)
-    task = few_shot(target_task(task_name), k, seed=seed)
-    data = loaders(task, batch_size=64, seed=seed)
-    model = load_pretrained(task.num_classes) if backbone == "pretrained" else TinyResNet(task.num_classes)
-    freeze_all_but(model, train)
-    optimizer = torch.optim.Adam(trainable_parameters(model), lr=lr)
-    history = fit(model, data["train"], optimizer, epochs, device=device, before_epoch=frozen_bn_to_eval,
-                  progress=progress, desc=f"{backbone} backbone, training {', '.join(train)}")
-    _, test_acc = loss_and_accuracy(model, data["test"], device)
-    return HeadRun(backbone, sum(p.numel() for p in trainable_parameters(model)), test_acc, history)
+    runs = []
+    for lr in lrs:
+        seed_everything(seed)  # every lr starts from the same new head and sees the same batches
+        task = few_shot(target_task(task_name), k, seed=seed)
+        data = loaders(task, batch_size=64, seed=seed)
+        model = load_pretrained(task.num_classes) if backbone == "pretrained" else TinyResNet(task.num_classes)
+        freeze_all_but(model, train)
+        optimizer = torch.optim.Adam(trainable_parameters(model), lr=lr)
+        history = fit(model, data["train"], optimizer, epochs, device=device, before_epoch=frozen_bn_to_eval,
+                      progress=progress, desc=f"{backbone} backbone, training {', '.join(train)}, lr {lr:g}")
+        _, val_acc = loss_and_accuracy(model, data["val"], device)
+        _, test_acc = loss_and_accuracy(model, data["test"], device)
+        runs.append(HeadRun(backbone, sum(p.numel() for p in trainable_parameters(model)), lr, val_acc,
+                            test_acc, history))
+    return max(runs, key=lambda run: run.val_acc)
 
 
 @torch.no_grad()
