@@ -387,10 +387,12 @@ except RuntimeError as err:
 # ## 6. Forgetting to freeze: the pretrained features drift
 #
 # The last bar in the plot of section 1 was a backbone *not* frozen, trained with a fairly large learning
-# rate (0.05 with momentum) on 50 inverted images: its source-task accuracy fell far below where it
-# started — the features it was pretrained for were overwritten by a few noisy steps on a tiny dataset.
-# Freezing prevents that completely; a much smaller learning rate for the backbone (lesson 5) limits it
-# while still letting the features adapt to the new task.
+# rate (0.05 with momentum) on 50 inverted images: its source-task accuracy, read through the original
+# digits-0-4 head, fell far below where it started. A few noisy steps on a tiny dataset moved the
+# features away from what that head was trained to read. (Whether a *new* probe could still read digits
+# 0–4 from them is a different measurement; lesson 5 makes it.) Freezing prevents the drift completely;
+# a much smaller learning rate for the backbone (lesson 5) limits it while still letting the features
+# adapt to the new task.
 
 # %% tags=["check-output"]
 before = {label: r["source_before"] for label, r in runs.items()}
@@ -475,7 +477,8 @@ show(topic="pitfalls", difficulty="hard")
 # | "frozen" weights still drift | zero grads + momentum / weight decay / Adam, or a stale gradient (any optimizer) | `zero_grad()` (set_to_none), `p.grad = None`, or rebuild the optimizer (drops the state of what still trains) |
 # | nothing frozen at all | `model.requires_grad = False`, `param.grad = ...` | `model.requires_grad_(False)` |
 # | loss flat, or "does not require grad" | everything frozen | unfreeze the head |
-# | pretrained features wrecked | backbone not frozen, large learning rate | freeze, or a small backbone learning rate |
+# | old task lost through the original head | backbone not frozen, large learning rate | freeze, or a small backbone learning rate |
+# | new task stuck near chance | learning rate too large for the pretrained layers (lesson 5) | a smaller backbone rate, chosen on validation data |
 # | deprecation warning | `pretrained=True` | `weights=...Weights.DEFAULT` |
 
 # %%
