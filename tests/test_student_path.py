@@ -226,3 +226,25 @@ def test_formgrader_command_serves_formgrader_on_the_course(tmp_path):
         assert api[0] == 200 and '"name": "a1"' in api[2], api
     finally:
         server.close()
+
+
+def test_stamp_language_info_once_in_a_course_folder_never_in_the_repo(tmp_path):
+    """Lessons get this kernel's language_info once (no 'save your work?' on close); the repo is untouched."""
+    import shutil
+
+    repo = REPO
+    kernel_language_info, stamp_language_info = lab.kernel_language_info, lab.stamp_language_info
+    assert stamp_language_info(repo) == []  # tracked lessons serve every Python version: left alone
+    (tmp_path / "notebooks").mkdir()
+    lesson = tmp_path / "notebooks" / "00_start_here.ipynb"
+    shutil.copy(repo / "notebooks" / "00_start_here.ipynb", lesson)
+    twin = tmp_path / "notebooks" / "00_start_here.py"
+    twin.write_text("# %%\n")
+    os.utime(twin, (0, 0))
+    cells_before = nbformat.read(lesson, as_version=4).cells
+    assert stamp_language_info(tmp_path) == [lesson]
+    stamped = nbformat.read(lesson, as_version=4)
+    assert stamped.metadata["language_info"] == kernel_language_info()
+    assert stamped.cells == cells_before  # metadata only
+    assert twin.stat().st_mtime > 0  # jupytext's text twin kept level with the notebook
+    assert stamp_language_info(tmp_path) == []  # once

@@ -92,6 +92,41 @@ def find_course_folder(root: str | None) -> Path:
                      "repository), e.g. `freezelab lab path/to/course`")
 
 
+def kernel_language_info() -> dict:
+    """The language_info this environment's python3 kernel reports when JupyterLab connects to it."""
+    from ipykernel.ipkernel import IPythonKernel
+
+    return json.loads(json.dumps(IPythonKernel.language_info))  # plain JSON types, as a notebook stores them
+
+
+def stamp_language_info(root: Path) -> list[Path]:
+    """Give the course's notebooks this kernel's language_info; return the notebooks changed.
+
+    JupyterLab writes the kernel's language_info into a notebook that lacks it (or has another Python's),
+    which marks an untouched lesson as changed and asks "save your work?" on close. A student's course
+    folder is theirs to stamp once; the repository's tracked lessons are left alone (other Pythons use them).
+    """
+    import nbformat
+
+    if (root / "pyproject.toml").is_file() and (root / "src" / "freezelab").is_dir():
+        return []
+    info, changed = kernel_language_info(), []
+    for path in sorted([*root.glob("notebooks/*.ipynb"), *root.glob("assignments/*/*.ipynb")]):
+        try:
+            nb = nbformat.read(path, as_version=4)
+        except Exception:  # a broken notebook is the student's to fix in the Lab, not ours to rewrite
+            continue
+        if nb.metadata.get("language_info") == info:
+            continue
+        nb.metadata["language_info"] = info
+        nbformat.write(nb, path)
+        changed.append(path)
+        twin = path.with_suffix(".py")
+        if twin.is_file():  # jupytext refuses a paired .ipynb newer than its text twin: keep them level
+            os.utime(twin)
+    return changed
+
+
 def run_foreground(cmd: list[str], **kwargs) -> int:
     """Run a server until it exits; Ctrl+C goes to it alone (Jupyter asks, then shuts kernels down)."""
     proc = subprocess.Popen(cmd, **kwargs)
@@ -121,6 +156,7 @@ def lab_main(argv: list[str]) -> int:
         print(f"freezelab lab: {exc}", file=sys.stderr)
         return 2
     print(f"opening the course in {root}")
+    stamp_language_info(root)
     with tempfile.TemporaryDirectory(prefix="freezelab-lab-") as tmp:
         config = write_config(Path(tmp), student_config())
         return run_foreground(lab_command(root, f"/lab/tree/{START_PAGE}", extra),
