@@ -1,8 +1,11 @@
 """The sandbox API (freezelab.grading.sandbox): both modes, small children, every way a child can end."""
 
+import json
 import os
 import signal
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -182,3 +185,44 @@ def test_torch_preloaded_memory_headroom():
         assert fits.reason == "ok" and fits.output == b"268435456\n", fits.output
         too_big, _ = run(z, "import torch\nx = torch.empty(6 * 2**30, dtype=torch.uint8)", timeout=60)
         assert too_big.reason == "memory" and b"can't allocate memory" in too_big.output
+
+
+@pytest.mark.parametrize("userns", [False, True], ids=["own-uid", "userns"])
+def test_readonly_paths_under_tmp_stay_visible_to_every_child(userns):
+    """A checkout, venv or checkpoint under /tmp (CI clones there) is bound read-only into each child's fresh /tmp."""
+    isolation_or_skip()
+    if os.geteuid() != 0 and not userns:
+        pytest.skip("a uid per child needs root")
+    with tempfile.TemporaryDirectory(dir="/tmp", prefix="freezelab-ro-") as root:
+        lib = Path(root, "deep", "lib")
+        (lib / "ropkg").mkdir(parents=True)
+        (lib / "ropkg" / "__init__.py").write_text("VALUE = 'imported from under /tmp'\n")
+        weights = Path(root, "weights.bin")
+        weights.write_bytes(b"checkpoint")
+        code = f"""
+import json, os, sys
+sys.path.insert(0, {str(lib)!r})
+import ropkg
+def opened(path):
+    try:
+        open(path, 'a').close()
+    except OSError as exc:
+        return type(exc).__name__
+    return 'written'
+writes = {{path: opened(path) for path in {[str(lib / "ropkg" / "__init__.py"), str(lib / "new.py"),
+                                            f"{root}/deep/new", f"{root}/new", str(weights)]!r}}}
+left = os.path.exists('/tmp/left_behind')
+open('/tmp/left_behind', 'w').close()
+sock.sendall(json.dumps({{'value': ropkg.VALUE, 'weights': open({str(weights)!r}, 'rb').read().decode(),
+                         'writes': writes, 'left': left}}).encode())
+"""
+        with Zygote(limits=SMALL, isolate=True, preload=(), readonly=[lib, weights], userns=userns) as z:
+            for _ in range(2):  # the second child gets the same view, and nothing the first one wrote in /tmp
+                outcome, received = run(z, code)
+                assert outcome.reason == "ok", outcome.output
+                found = json.loads(received)
+                assert found["value"] == "imported from under /tmp" and found["weights"] == "checkpoint"
+                assert "written" not in found["writes"].values(), found["writes"]
+                assert not found["left"]
+        assert (lib / "ropkg" / "__init__.py").read_text() == "VALUE = 'imported from under /tmp'\n"
+        assert weights.read_bytes() == b"checkpoint" and sorted(os.listdir(root)) == ["deep", "weights.bin"]

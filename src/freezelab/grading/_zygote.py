@@ -33,9 +33,11 @@ import traceback
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 1, 4, 36, 38
 CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUSER = 0x00020000, 0x20000000, 0x10000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND = 0x1, 0x2, 0x4, 0x8, 0x20, 0x1000
-MS_REC, MS_PRIVATE = 0x4000, 0x40000
+MS_MOVE, MS_REC, MS_PRIVATE = 0x2000, 0x4000, 0x40000
+MS_NOATIME, MS_NODIRATIME, MS_RELATIME = 0x400, 0x800, 0x200000
 MEMORY_EXIT = 113  # S's exit status when the target died of MemoryError
 SCRATCH = "/scratch"  # the child's cwd inside the sandbox (a fresh tmpfs per child)
+STAGING = "/.childtmp"  # an empty folder where each fresh tmpfs is prepared before it is moved in place
 # As root each child becomes a fresh uid no account uses: RLIMIT_NPROC, counted per uid, then counts that
 # child's processes only (not those of uid nobody machine-wide, nor another submission's).
 CHILD_UID_BASE, CHILD_UID_SPAN = 3_000_000_000, 1 << 24
@@ -239,7 +241,64 @@ def _run_student(request: dict, sock_fd: int, out_fd: int, scratch: str, drop: s
         os._exit(code & 0xFF)  # never run the zygote's atexit handlers or finalizers
 
 
-def _namespace_init(request: dict, sock_fd: int, out_fd: int, status_fd: int, drop: str) -> None:
+def _remount_readonly(path: str) -> None:
+    """Make the bind mount at `path` read-only, keeping the flags it has (a user namespace locks them)."""
+    have = os.statvfs(path).f_flag
+    kept = {os.ST_NOSUID: MS_NOSUID, os.ST_NODEV: MS_NODEV, os.ST_NOEXEC: MS_NOEXEC, os.ST_NOATIME: MS_NOATIME,
+            os.ST_NODIRATIME: MS_NODIRATIME, os.ST_RELATIME: MS_RELATIME}
+    flags = sum(flag for st, flag in kept.items() if have & st)
+    mount("none", path, "", MS_REMOUNT | MS_BIND | MS_RDONLY | flags)
+
+
+def _make_place(path: str, like: str) -> None:
+    """Create `path` (and its missing parents, mode 0755 whatever the umask) as a mountpoint for `like`."""
+    missing = []
+    parent = os.path.dirname(path)
+    while not os.path.exists(parent):
+        missing.append(parent)
+        parent = os.path.dirname(parent)
+    for folder in reversed(missing):
+        os.mkdir(folder)
+        os.chmod(folder, 0o755)
+    if os.path.isdir(like):
+        os.mkdir(path)
+        os.chmod(path, 0o755)
+    else:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444))
+
+
+def fresh_tmpfs(name: str, target: str, options: str, readonly: list[str]) -> None:
+    """Mount a fresh tmpfs on `target` that still shows, read-only, every path of `readonly` lying under it.
+
+    A plain tmpfs on /tmp would hide the sandbox's read-only binds of a checkout or venv under /tmp. So the
+    tmpfs is prepared at STAGING: each such path bound (read-only) at its place, the folders leading to them
+    made read-only too (the child must not replace what is imported), then moved onto `target` as a whole.
+    """
+    inside = sorted(p for p in readonly if p.startswith(target.rstrip("/") + "/"))
+    if not inside:
+        mount(name, target, "tmpfs", MS_NOSUID | MS_NODEV, options)
+        return
+    mount(name, STAGING, "tmpfs", MS_NOSUID | MS_NODEV, options)
+    bound: list[str] = []
+    for path in inside:
+        if any(path.startswith(done + "/") for done in bound):
+            continue  # already there, inside the bind of a folder above it
+        place = STAGING + path[len(target.rstrip("/")):]
+        _make_place(place, path)
+        mount(path, place, "", MS_BIND | MS_REC)
+        _remount_readonly(place)
+        bound.append(path)
+    for top in sorted({p[len(target.rstrip("/")) + 1:].split("/")[0] for p in bound}):
+        if f"{target.rstrip('/')}/{top}" in bound:
+            continue  # a read-only bind itself
+        top = f"{STAGING}/{top}"
+        mount(top, top, "", MS_BIND | MS_REC)  # the folders leading to the binds: read-only from here down
+        _remount_readonly(top)
+    mount(STAGING, target, "", MS_MOVE)
+
+
+def _namespace_init(request: dict, sock_fd: int, out_fd: int, status_fd: int, drop: str,
+                    readonly: list[str]) -> None:
     """P, pid 1 of a fresh PID + mount namespace: private /proc, /tmp and scratch, then reap S. Never returns."""
     try:
         unshare(CLONE_NEWNS)
@@ -248,9 +307,9 @@ def _namespace_init(request: dict, sock_fd: int, out_fd: int, status_fd: int, dr
             mount("none", top, "", MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
         sizes = request["limits"]["scratch_bytes"]
         owner = f"uid={request['uid']},gid={request['uid']}," if drop == "setuid" else ""
-        mount("scratch", SCRATCH, "tmpfs", MS_NOSUID | MS_NODEV, f"{owner}mode=0700,size={sizes}")
-        mount("tmp", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777,size={sizes}")
-        mount("shm", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777,size={sizes}")
+        fresh_tmpfs("scratch", SCRATCH, f"{owner}mode=0700,size={sizes}", readonly)
+        fresh_tmpfs("tmp", "/tmp", f"mode=1777,size={sizes}", readonly)
+        fresh_tmpfs("shm", "/dev/shm", f"mode=1777,size={sizes}", readonly)
         # On top of the sandbox's /proc (not after unmounting it: in a user namespace the kernel only allows a
         # new proc while a fully visible one exists); the child sees its own processes only.
         mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
@@ -319,7 +378,7 @@ class ZygoteServer:
             if self.mode == "plain":
                 os.close(status_w)
                 _run_student(request, sock_fd, out_fd, scratch, "")
-            _namespace_init(request, sock_fd, out_fd, status_w, self.mode)
+            _namespace_init(request, sock_fd, out_fd, status_w, self.mode, self.config["readonly"])
         for fd in (sock_fd, out_fd, status_w):
             os.close(fd)
         self.top, self.pidfd, self.status_r, self.scratch = pid, os.pidfd_open(pid), status_r, scratch

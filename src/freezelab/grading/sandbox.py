@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from . import _zygote
-from ._zygote import MEMORY_EXIT, SCRATCH, recv_msg, send_msg
+from ._zygote import MEMORY_EXIT, SCRATCH, STAGING, recv_msg, send_msg
 
 INSTALL_HINT = ("install bubblewrap (`apt-get install bubblewrap` on Debian/Ubuntu, `dnf install bubblewrap` "
                 "on Fedora), or grade with --no-sandbox")
@@ -108,7 +108,8 @@ def _system_binds() -> list[str]:
             args += ["--ro-bind", top, top]
     for name in ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "passwd", "group", "nsswitch.conf", "localtime"):
         args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
-    return args + ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--dir", SCRATCH, "--chdir", "/"]
+    return args + ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--dir", SCRATCH, "--dir", STAGING,
+                   "--chdir", "/"]
 
 
 def default_readonly() -> list[Path]:
@@ -193,14 +194,20 @@ class Zygote:
         env.update({k: os.environ[k] for k in PASS_ENV if k in os.environ})
         return env | self.extra_env
 
+    def _readonly_paths(self) -> list[Path]:
+        """Every path bound read-only into the sandbox (and into each child's fresh /tmp when under /tmp)."""
+        paths = sorted({*default_readonly(), *self.readonly})
+        for path in paths:
+            if not path.exists():
+                raise SandboxError(f"read-only path {path} does not exist: pass existing folders in `readonly`")
+        return paths
+
     def _argv(self, fd: int, config: str) -> list[str]:
         command = [sys.executable, "-I", "-B", "-m", "freezelab.grading._zygote", str(fd), config]
         if not self.isolate:
             return command
         binds, parents = [], set()
-        for path in sorted({*default_readonly(), *self.readonly}):
-            if not path.exists():
-                raise SandboxError(f"read-only path {path} does not exist: pass existing folders in `readonly`")
+        for path in self._readonly_paths():
             for parent in reversed(path.parents[:-1]):  # bwrap would make them 0700: unreadable for the child
                 if parent not in parents:
                     parents.add(parent)
@@ -218,7 +225,8 @@ class Zygote:
                 raise SandboxError(why)
         else:
             self._scratch_root = tempfile.mkdtemp(prefix="freezelab-scratch-")
-        config = {"mode": self.mode, "preload": list(self.preload), "scratch_root": self._scratch_root}
+        config = {"mode": self.mode, "preload": list(self.preload), "scratch_root": self._scratch_root,
+                  "readonly": [str(p) for p in self._readonly_paths()] if self.isolate else []}
         ours, theirs = socket.socketpair()
         self._ctl, self._log = ours, tempfile.TemporaryFile()
         try:
