@@ -247,23 +247,25 @@ class _Pool:
             self.threads = ThreadPoolExecutor(self.size, thread_name_prefix="grader")
 
     def submit(self, course, digest: str, batch: list[dict], timeout: float, isolate: bool):
-        """Start one batch; `course` is the zip, or on a cluster its scattered future."""
+        """Start one batch. The course zip (a few hundred kB) travels with each task rather than being
+        scattered once: a scattered copy dies with the workers that hold it, and its tasks with it."""
         if self.client is not None:
             key = f"grade-{batch[0]['assignment']}-{batch[0]['student']}-{digest[:8]}-{uuid.uuid4().hex[:8]}"
             return self.client.submit(grade_batch, course, digest, batch, timeout, isolate, pure=False, key=key)
         return self.threads.submit(grade_batch, course, digest, batch, timeout, isolate)
 
-    def share(self, course_zip: bytes):
-        """The course zip as tasks should receive it (sent to every worker once on a cluster)."""
-        return self.client.scatter(course_zip, broadcast=True) if self.client is not None else course_zip
-
     def first_done(self, futures) -> set:
-        """Block until at least one of `futures` is finished; return the finished ones."""
-        if self.client is not None:
-            from distributed import wait
-        else:
+        """Block until at least one of `futures` is finished (or cancelled); return those."""
+        if self.client is None:
             from concurrent.futures import wait
-        return set(wait(list(futures), return_when="FIRST_COMPLETED").done)
+
+            return set(wait(list(futures), return_when="FIRST_COMPLETED").done)
+        from distributed import wait
+
+        try:
+            return set(wait(list(futures), return_when="FIRST_COMPLETED").done)
+        except Exception:  # some were cancelled by the cluster: their result() says why
+            return {f for f in futures if f.done()}
 
     def close(self) -> None:
         if self.client is not None:
@@ -392,20 +394,19 @@ def grade_distributed(course: Path, subs: list[G.Submission], out: Path, scratch
         try:
             course_zip = pack_course(course)
             digest = hashlib.sha256(course_zip).hexdigest()
-            course_arg = pool.share(course_zip)
             waiting = iter(G.chunks(fresh, pool.size, most=max(1, batch)))
             running: dict = {}  # future -> its submissions; a few per worker, so memory stays flat
             by_key = {(s.student, s.assignment): s for s in fresh}
             while True:
                 while len(running) < 3 * pool.size and (chunk := next(waiting, None)):
-                    running[pool.submit(course_arg, digest, [_job(s) for s in chunk], timeout, isolate)] = chunk
+                    running[pool.submit(course_zip, digest, [_job(s) for s in chunk], timeout, isolate)] = chunk
                 if not running:
                     break
                 for fut in pool.first_done(running):
                     chunk = running.pop(fut)
                     try:
                         results = fut.result()
-                    except Exception as exc:  # the cluster gave up on this batch (its workers kept dying)
+                    except Exception as exc:  # the cluster gave up on this batch (or cancelled it)
                         results = [dict(student=s.student, assignment=s.assignment,
                                         error=f"the cluster could not run it: {type(exc).__name__}: {exc}")
                                    for s in chunk]
