@@ -267,33 +267,36 @@ def _make_place(path: str, like: str) -> None:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444))
 
 
-def fresh_tmpfs(name: str, target: str, options: str, readonly: list[str]) -> None:
+def fresh_tmpfs(name: str, target: str, options: str, readonly: list[str], owner: int = 0) -> None:
     """Mount a fresh tmpfs on `target` that still shows, read-only, every path of `readonly` lying under it.
 
     A plain tmpfs on /tmp would hide the sandbox's read-only binds of a checkout or venv under /tmp. So the
     tmpfs is prepared at STAGING: each such path bound (read-only) at its place, the folders leading to them
     made read-only too (the child must not replace what is imported), then moved onto `target` as a whole.
+    `owner` owns the tmpfs: P works in it as that uid (it has no CAP_DAC_OVERRIDE to enter a 0700 folder).
     """
-    inside = sorted(p for p in readonly if p.startswith(target.rstrip("/") + "/"))
+    inside = sorted(p for p in readonly if p.startswith(target + "/"))
     if not inside:
         mount(name, target, "tmpfs", MS_NOSUID | MS_NODEV, options)
         return
     mount(name, STAGING, "tmpfs", MS_NOSUID | MS_NODEV, options)
-    bound: list[str] = []
-    for path in inside:
-        if any(path.startswith(done + "/") for done in bound):
-            continue  # already there, inside the bind of a folder above it
-        place = STAGING + path[len(target.rstrip("/")):]
-        _make_place(place, path)
-        mount(path, place, "", MS_BIND | MS_REC)
-        _remount_readonly(place)
-        bound.append(path)
-    for top in sorted({p[len(target.rstrip("/")) + 1:].split("/")[0] for p in bound}):
-        if f"{target.rstrip('/')}/{top}" in bound:
-            continue  # a read-only bind itself
-        top = f"{STAGING}/{top}"
-        mount(top, top, "", MS_BIND | MS_REC)  # the folders leading to the binds: read-only from here down
-        _remount_readonly(top)
+    _libc.setfsuid(owner)
+    try:
+        bound: list[str] = []
+        for path in inside:
+            if any(path.startswith(done + "/") for done in bound):
+                continue  # already there, inside the bind of a folder above it
+            place = STAGING + path[len(target):]
+            _make_place(place, path)
+            mount(path, place, "", MS_BIND | MS_REC)
+            _remount_readonly(place)
+            bound.append(path)
+        for top in sorted({path[len(target) + 1:].split("/")[0] for path in bound}):
+            if f"{target}/{top}" not in bound:  # the folders leading to the binds: read-only from here down
+                mount(f"{STAGING}/{top}", f"{STAGING}/{top}", "", MS_BIND | MS_REC)
+                _remount_readonly(f"{STAGING}/{top}")
+    finally:
+        _libc.setfsuid(0)
     mount(STAGING, target, "", MS_MOVE)
 
 
@@ -307,7 +310,8 @@ def _namespace_init(request: dict, sock_fd: int, out_fd: int, status_fd: int, dr
             mount("none", top, "", MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
         sizes = request["limits"]["scratch_bytes"]
         owner = f"uid={request['uid']},gid={request['uid']}," if drop == "setuid" else ""
-        fresh_tmpfs("scratch", SCRATCH, f"{owner}mode=0700,size={sizes}", readonly)
+        fresh_tmpfs("scratch", SCRATCH, f"{owner}mode=0700,size={sizes}", readonly,
+                    request["uid"] if drop == "setuid" else 0)
         fresh_tmpfs("tmp", "/tmp", f"mode=1777,size={sizes}", readonly)
         fresh_tmpfs("shm", "/dev/shm", f"mode=1777,size={sizes}", readonly)
         # On top of the sandbox's /proc (not after unmounting it: in a user namespace the kernel only allows a
