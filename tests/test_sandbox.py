@@ -187,13 +187,16 @@ def test_torch_preloaded_memory_headroom():
         assert too_big.reason == "memory" and b"can't allocate memory" in too_big.output
 
 
-@pytest.mark.parametrize("userns", [False, True], ids=["own-uid", "userns"])
-def test_readonly_paths_under_tmp_stay_visible_to_every_child(userns):
+@pytest.mark.parametrize(("base", "userns"), [("/tmp", False), ("/tmp", True), ("/dev/shm", False)],
+                         ids=["tmp-own-uid", "tmp-userns", "shm-own-uid"])
+def test_readonly_paths_under_tmp_stay_visible_to_every_child(base, userns):
     """A checkout, venv or checkpoint under /tmp (CI clones there) is bound read-only into each child's fresh /tmp."""
     isolation_or_skip()
     if os.geteuid() != 0 and not userns:
         pytest.skip("a uid per child needs root")
-    with tempfile.TemporaryDirectory(dir="/tmp", prefix="freezelab-ro-") as root:
+    if not os.path.isdir(base) or not os.access(base, os.W_OK):
+        pytest.skip(f"{base} is not a writable folder here")
+    with tempfile.TemporaryDirectory(dir=base, prefix="freezelab-ro-") as root:
         lib = Path(root, "deep", "lib")
         (lib / "ropkg").mkdir(parents=True)
         (lib / "ropkg" / "__init__.py").write_text("VALUE = 'imported from under /tmp'\n")
