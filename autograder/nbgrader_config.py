@@ -50,19 +50,9 @@ c.GenerateFeedback.preprocessors = ["nbgrader.preprocessors.GetGrades",
                                     "freezelab.grading.nbplugins.RedactHidden",
                                     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor"]
 
-# `freezelab grade` sets FREEZELAB_VERDICTS: then no kernel runs the student's notebook. The verdicts of the
-# trusted checker (which ran the answers in a sandbox) become the test cells' outputs, and nbgrader records
-# the scores as usual. Plain `nbgrader autograde` (variable unset) executes the notebook in a kernel and
-# trusts it: a student's code can change its own verdicts there.
-if os.environ.get("FREEZELAB_VERDICTS"):
-    c.Autograde.autograde_preprocessors = [
-        "freezelab.grading.nbplugins.CheckerVerdicts",
-        "nbconvert.preprocessors.ClearMetadataPreprocessor",
-        "nbgrader.preprocessors.LimitOutput",
-        "nbgrader.preprocessors.SaveAutoGrades",
-        "nbgrader.preprocessors.AssignLatePenalties",
-        "nbgrader.preprocessors.CheckCellMetadata",
-    ]
+# `freezelab grade` runs autograde with the Execute step replaced (command-line options, see
+# freezelab.grading.nbplugins.AUTOGRADE_STEPS): no kernel runs there. Plain `nbgrader autograde` executes each
+# notebook in a kernel and trusts it: a student's code can change its own verdicts that way.
 
 c.GenerateAssignment.create_assignment = True
 c.ExecutePreprocessor.kernel_name = "python3"

@@ -156,14 +156,20 @@ def test_collect_naming_rules(tmp_path):
         grade.collect(lms, course, "nope", tmp_path / "s3")
 
 
-def test_precheck_reports_duplicated_cell(tmp_path):
+def test_reconcile_names_a_duplicated_cell(tmp_path):
+    from freezelab.grading.nbplugins import reconcile
+
     nb = tiny_source()
     dup = nbformat.from_dict(json.loads(json.dumps(nb.cells[1])))
     dup.id = "pasted-copy"  # a pasted cell gets a new cell id but keeps its nbgrader grade_id
+    dup.source = "def add(a, b):\n    return 0"
     nb.cells.append(dup)
     path = tmp_path / "dup.ipynb"
     nbformat.write(nb, path)
-    assert "'add' appears 2 times" in grade.precheck(grade.Submission("x", "tiny", [path]))
+    assert grade.precheck(grade.Submission("x", "tiny", [path])) is None  # graded, not refused
+    fixed, notes = reconcile(tiny_source(), nbformat.read(path, as_version=4))
+    assert "cell 'add' appears more than once: only the first copy counts" in notes
+    assert [c.source for c in fixed.cells] == [c.source for c in tiny_source().cells]
 
 
 def test_bundle_start_script_explains_a_missing_wheel(tmp_path):

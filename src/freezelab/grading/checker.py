@@ -29,7 +29,7 @@ import tempfile
 import time
 import traceback
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,7 +39,7 @@ import torch
 from torch import nn
 
 from . import executor as ex
-from .course import CHECKS_PACKAGE, HIDDEN_BEGIN
+from .course import CHECKS_PACKAGE, HIDDEN_BEGIN, strip_hidden
 
 EXECUTOR = "freezelab.grading.executor:serve"
 CELL_TIMEOUT_S = 60.0  # one answer cell
@@ -52,11 +52,6 @@ _CHECK_IMPORT = re.compile(rf"^from {CHECKS_PACKAGE}\.(\w+) import (\w+)\s*$", r
 
 class AnswerStopped(AssertionError):
     """The child was killed or died while running an answer; the message says why (for the student)."""
-
-
-def _checks_api() -> Any:
-    """The hidden checks package (on sys.path from the course root)."""
-    return importlib.import_module(CHECKS_PACKAGE)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -771,8 +766,6 @@ def check_notebook(launcher: Launcher, assignment: str, source_nb: Any, submitte
                    timeout: float = 600.0, cell_timeout: float = CELL_TIMEOUT_S,
                    call_timeout: float = CALL_TIMEOUT_S) -> Report:
     """Run one submitted notebook's answers in a child and decide every test cell of the source notebook."""
-    api = _checks_api()
-    checks = {c.__name__: c for cs in api.checks_for(assignment).values() for c in cs}
     cells, answers, missing, notes = child_cells(source_nb, submitted)
     _, _, tests = source_roles(source_nb)
     report = Report(notes=list(notes))
@@ -795,7 +788,7 @@ def check_notebook(launcher: Launcher, assignment: str, source_nb: Any, submitte
             if time.monotonic() > session.deadline:
                 report.verdicts[gid] = (False, f"grading this submission took longer than {timeout:.0f} s")
                 continue
-            report.verdicts[gid] = _run_test(session, cell, checks, answers, namespace)
+            report.verdicts[gid] = _run_test(session, cell, answers, namespace)
         report.outputs = {k: v for k, v in session.outputs.items() if k in answers}
         report.notes += session.notes
     finally:
@@ -804,24 +797,27 @@ def check_notebook(launcher: Launcher, assignment: str, source_nb: Any, submitte
     return report
 
 
-def _run_test(session: Session, cell: Any, checks: dict, answers: list[str],
-              namespace: dict) -> tuple[bool, str]:
+_CHECK_CALL = re.compile(r"^(\w+)\((\w+)\)\s*$", re.M)
+
+
+def _hidden_calls(source: str) -> list[tuple[Callable[[Any], None], str]]:
+    """(check, name of the answer it gets) for each `from <checks>.<module> import f` + `f(answer)` of a cell."""
+    imported = {name: module for module, name in _CHECK_IMPORT.findall(source)}
+    calls = []
+    for name, arg in _CHECK_CALL.findall(source):
+        if name in imported:
+            module = importlib.import_module(f"{CHECKS_PACKAGE}.{imported[name]}")
+            calls.append((getattr(module, name), arg))
+    return calls
+
+
+def _run_test(session: Session, cell: Any, answers: list[str], namespace: dict) -> tuple[bool, str]:
+    """Decide one test cell: its public part (plain asserts) and then its hidden checks, on the proxies."""
     from .check import exercise_of
 
     gid = _meta(cell)["grade_id"]
-    if HIDDEN_BEGIN in cell.source:
-        match = _CHECK_IMPORT.search(cell.source)
-        check = checks.get(match.group(2)) if match else None
-        if check is None:
-            return False, f"{gid}: no hidden check is registered for this cell"
-        session.begin(check.target)
-        try:
-            answer = session.answer(check.target)
-            with _quiet():
-                check(answer)
-        except AssertionError as exc:
-            return False, str(exc)
-        return True, ""
+    hidden = HIDDEN_BEGIN in cell.source
+    public = strip_hidden(cell.source) if hidden else cell.source
     target = exercise_of(gid, answers)
     session.begin(target)
     scope = dict(namespace)
@@ -830,13 +826,28 @@ def _run_test(session: Session, cell: Any, checks: dict, answers: list[str],
         with _quiet():
             if target in answers:
                 session.answer(target)
-            exec(compile(cell.source, "<public test>", "exec"), scope)
-    except AnswerStopped as exc:
-        return False, str(exc)
-    except Exception as exc:  # noqa: BLE001 - a failed public test, reported like a kernel would
-        if isinstance(exc, AssertionError) and str(exc).startswith(f"{target} is not available"):
+            exec(compile(public, "<public test>", "exec"), scope)
+    except AssertionError as exc:
+        if isinstance(exc, AnswerStopped) or str(exc).startswith(f"{target} is not available"):
             return False, str(exc)
-        return False, _public_failure(exc, cell.source)
+        return False, _public_failure(exc, public)
+    except Exception as exc:  # noqa: BLE001 - a failed public test, reported like a kernel would
+        return False, _public_failure(exc, public)
+    if not hidden:
+        return True, ""
+    calls = _hidden_calls(cell.source)
+    if not calls:
+        return False, f"{gid}: the grader found no hidden check in this cell"
+    for check, arg in calls:
+        session.begin(arg)
+        try:
+            answer = session.answer(arg)
+            with _quiet():
+                check(answer)
+        except AssertionError as exc:
+            return False, str(exc)
+        except Exception as exc:  # noqa: BLE001 - a plain check function that let the answer's error through
+            return False, f"{type(exc).__name__}: {exc}"
     return True, ""
 
 

@@ -35,6 +35,7 @@ import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import nbformat
 
@@ -162,50 +163,62 @@ def _url(course: Path) -> str:
 
 
 def merge_submission(src: Path, dst: Path, assignment: str, student: str) -> None:
-    """Copy one student's grades and comments from the gradebook of `src` into that of `dst`.
+    """Copy one student's grades and comments from the gradebook of `src` into that of `dst`."""
+    merge_submissions(src, dst, assignment, [student])
+
+
+def merge_submissions(src: Path, dst: Path, assignment: str, students: list[str]) -> None:
+    """Copy students' grades and comments from the gradebook of `src` into that of `dst` (each opened once).
 
     Scores and comments given by hand in `dst` (formgrader) are kept: re-grading never loses them.
     """
-    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.api import Gradebook
 
     with Gradebook(_url(src)) as a, Gradebook(_url(dst)) as b, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # SQLAlchemy chatters about objects that nbgrader adds later
-        sub = a.find_submission(assignment, student)
-        b.update_or_create_student(student)
-        manual: dict[tuple[str, str, str], object] = {}
-        try:
-            for nb in b.find_submission(assignment, student).notebooks:
-                for g in nb.grades:
-                    if g.manual_score is not None or g.extra_credit:
-                        manual[("grade", nb.name, g.name)] = (g.manual_score, g.extra_credit)
-                for c in nb.comments:
-                    if c.manual_comment:
-                        manual[("comment", nb.name, c.name)] = c.manual_comment
-            b.remove_submission(assignment, student)
-        except MissingEntry:
-            pass
-        b.add_submission(assignment, student, **({"timestamp": sub.timestamp} if sub.timestamp else {}))
-        for nb in sub.notebooks:
+        for student in students:
+            _merge_one(a, b, assignment, student)
+
+
+def _merge_one(a, b, assignment: str, student: str) -> None:
+    from nbgrader.api import MissingEntry
+
+    sub = a.find_submission(assignment, student)
+    b.update_or_create_student(student)
+    manual: dict[tuple[str, str, str], object] = {}
+    try:
+        for nb in b.find_submission(assignment, student).notebooks:
             for g in nb.grades:
-                d = b.find_grade(g.name, nb.name, assignment, student)
-                d.auto_score, d.manual_score = g.auto_score, g.manual_score
-                d.extra_credit, d.needs_manual_grade = g.extra_credit, g.needs_manual_grade
-                if ("grade", nb.name, g.name) in manual:
-                    d.manual_score, d.extra_credit = manual[("grade", nb.name, g.name)]
-                    d.needs_manual_grade = False
+                if g.manual_score is not None or g.extra_credit:
+                    manual[("grade", nb.name, g.name)] = (g.manual_score, g.extra_credit)
             for c in nb.comments:
-                d = b.find_comment(c.name, nb.name, assignment, student)
-                d.auto_comment = c.auto_comment
-                d.manual_comment = manual.get(("comment", nb.name, c.name), c.manual_comment)
-        b.db.commit()
+                if c.manual_comment:
+                    manual[("comment", nb.name, c.name)] = c.manual_comment
+        b.remove_submission(assignment, student)
+    except MissingEntry:
+        pass
+    b.add_submission(assignment, student, **({"timestamp": sub.timestamp} if sub.timestamp else {}))
+    for nb in sub.notebooks:
+        for g in nb.grades:
+            d = b.find_grade(g.name, nb.name, assignment, student)
+            d.auto_score, d.manual_score = g.auto_score, g.manual_score
+            d.extra_credit, d.needs_manual_grade = g.extra_credit, g.needs_manual_grade
+            if ("grade", nb.name, g.name) in manual:
+                d.manual_score, d.extra_credit = manual[("grade", nb.name, g.name)]
+                d.needs_manual_grade = False
+        for c in nb.comments:
+            d = b.find_comment(c.name, nb.name, assignment, student)
+            d.auto_comment = c.auto_comment
+            d.manual_comment = manual.get(("comment", nb.name, c.name), c.manual_comment)
+    b.db.commit()
 
 
-def cell_rows(course: Path, sub: Submission) -> list[dict]:
+def cell_rows(course: Path, sub: Submission, gradebook: Any = None) -> list[dict]:
     """cells.csv rows for one submission (status 'failed' on every graded cell when it failed)."""
     from nbgrader.api import Gradebook, MissingEntry
 
     rows = []
-    with Gradebook(_url(course)) as gb:
+    with contextlib.nullcontext(gradebook) if gradebook is not None else Gradebook(_url(course)) as gb:
         if sub.error:
             try:
                 notebooks = gb.find_assignment(sub.assignment).notebooks
@@ -325,7 +338,8 @@ def autograde_chunk(chunk: list[Submission], course: Path, timeout: float, check
     if not ready:
         return
     t0 = time.perf_counter()
-    proc = nbgrader(["autograde", ready[0].assignment, "--force"], course, 120 + 30 * len(ready))
+    proc = nbgrader(["autograde", ready[0].assignment, "--force", *nbplugins.autograde_args(course / VERDICTS)],
+                    course, 120 + 30 * len(ready))
     for sub in ready:
         sub.timing["nbgrader"] = (time.perf_counter() - t0) / len(ready)
         if not _executed(course / "autograded" / sub.student / sub.assignment):
@@ -347,7 +361,8 @@ def chunks(subs: list[Submission], workers: int, most: int = 8) -> list[list[Sub
     out = []
     for a in sorted({s.assignment for s in subs}):
         group = [s for s in subs if s.assignment == a]
-        size = max(1, min(most, -(-len(group) // (2 * workers))))
+        # one nbgrader start-up per chunk: as few chunks as keep every worker busy
+        size = max(1, min(most, -(-len(group) // (workers if workers == 1 else 2 * workers))))
         out += [group[i:i + size] for i in range(0, len(group), size)]
     return out
 
@@ -394,17 +409,25 @@ def grade(course: Path, subs: list[Submission], out: Path, workers: int, timeout
     from tqdm.auto import tqdm
 
     use_venv_tools()
-    os.environ[nbplugins.VERDICTS_ENV] = VERDICTS  # relative: each worker's nbgrader runs in its own copy
-    master = copy_course(course, scratch / "master")
-    for a in sorted({s.assignment for s in subs if s.assignment}):
-        generate(master, a)
     todo = [s for s in subs if not s.error]
     for s in todo:
         s.error = precheck(s)
     todo = [s for s in todo if not s.error]
     workers = max(1, min(workers, len(todo)))
+    # The checkers import torch and warm their sandboxes while nbgrader generates the assignments.
+    checkers = [CheckerWorker(course, isolate) for _ in range(workers if todo else 0)]
+    for checker in checkers:
+        checker.proc = checker._start()
+    try:
+        master = copy_course(course, scratch / "master")
+        for a in sorted({s.assignment for s in subs if s.assignment}):
+            generate(master, a)
+    except BaseException:
+        for checker in checkers:
+            checker.close()
+        raise
     jobs: queue.Queue = queue.Queue()
-    for chunk in chunks(todo, workers, most=1 if one_by_one else 8):
+    for chunk in chunks(todo, workers, most=1 if one_by_one else 16):
         jobs.put(chunk)
     lock = threading.Lock()
     bar = tqdm(total=len(subs), desc="grading", unit="submission", disable=not progress)
@@ -415,7 +438,7 @@ def grade(course: Path, subs: list[Submission], out: Path, workers: int, timeout
     def work(i: int) -> None:
         copy = copy_course(master, scratch / f"worker{i}", keep_gradebook=True)
         done: dict[str, list[str]] = {}
-        checker = CheckerWorker(copy, isolate)
+        checker = checkers[i]
         while True:
             try:
                 chunk = jobs.get_nowait()
@@ -426,20 +449,24 @@ def grade(course: Path, subs: list[Submission], out: Path, workers: int, timeout
             except Exception as exc:  # never let one submission stop the batch
                 for s in chunk:
                     s.error = s.error or f"{type(exc).__name__}: {exc}"
-            for s in chunk:
-                if s.error:
-                    continue
-                with lock:  # the master gradebook is SQLite: one writer at a time
-                    try:
-                        merge_submission(copy, master, s.assignment, s.student)
-                        for folder in ("submitted", "autograded"):
-                            shutil.copytree(copy / folder / s.student / s.assignment,
-                                            master / folder / s.student / s.assignment,
-                                            dirs_exist_ok=True)
-                    except Exception as exc:
-                        s.error = f"could not record the grades: {type(exc).__name__}: {exc}"
+            graded = [s for s in chunk if not s.error]
+            with lock:  # the master gradebook is SQLite: one writer at a time
+                try:
+                    if graded:
+                        merge_submissions(copy, master, graded[0].assignment, [s.student for s in graded])
+                except Exception:  # find who cannot be recorded, one by one
+                    for s in graded:
+                        try:
+                            merge_submission(copy, master, s.assignment, s.student)
+                        except Exception as exc:
+                            s.error = f"could not record the grades: {type(exc).__name__}: {exc}"
+                for s in graded:
+                    if s.error:
                         continue
-                done.setdefault(s.assignment, []).append(s.student)
+                    for folder in ("submitted", "autograded"):
+                        shutil.copytree(copy / folder / s.student / s.assignment,
+                                        master / folder / s.student / s.assignment, dirs_exist_ok=True)
+                    done.setdefault(s.assignment, []).append(s.student)
             with lock:
                 bar.update(len(chunk))
         checker.close()
@@ -480,11 +507,11 @@ def write_outputs(master: Path, subs: list[Submission], out: Path, fb_problems: 
         writer = csv.DictWriter(fh, fieldnames=fields or ["assignment", "student_id", "score"])
         writer.writeheader()
         writer.writerows(r for r in rows if (r["student_id"], r["assignment"]) in pairs)
-    with open(out / "cells.csv", "w", newline="") as fh:
+    with open(out / "cells.csv", "w", newline="") as fh, Gradebook(_url(master)) as gb:
         writer = csv.DictWriter(fh, fieldnames=CELL_COLUMNS)
         writer.writeheader()
         for s in subs:
-            writer.writerows(cell_rows(master, s))
+            writer.writerows(cell_rows(master, s, gb))
     shutil.copy2(master / "gradebook.db", out / "gradebook.db")
     if (master / "autograded").is_dir():
         shutil.copytree(master / "autograded", out / "autograded", dirs_exist_ok=True)

@@ -22,6 +22,16 @@ from traitlets import Unicode
 from .course import CHECKS_PACKAGE, HIDDEN_BEGIN, strip_hidden
 
 VERDICTS_ENV = "FREEZELAB_VERDICTS"
+# nbgrader autograde's steps under `freezelab grade`: CheckerVerdicts instead of Execute (no kernel starts).
+AUTOGRADE_STEPS = ("freezelab.grading.nbplugins.CheckerVerdicts", "nbconvert.preprocessors.ClearMetadataPreprocessor",
+                   "nbgrader.preprocessors.LimitOutput", "nbgrader.preprocessors.SaveAutoGrades",
+                   "nbgrader.preprocessors.AssignLatePenalties", "nbgrader.preprocessors.CheckCellMetadata")
+
+
+def autograde_args(verdicts: Path) -> list[str]:
+    """nbgrader command-line options that record the checker's verdicts, whatever the course's config says."""
+    return ([f"--Autograde.autograde_preprocessors={step}" for step in AUTOGRADE_STEPS]
+            + [f"--CheckerVerdicts.verdicts_dir={verdicts}"])
 ANSWER_OUTPUT_CAP = 10_000  # characters of a student's printed output shown per answer cell
 
 
