@@ -83,12 +83,22 @@ def close_slots() -> None:
 atexit.register(close_slots)
 
 
+def _scratch_base() -> str | None:
+    """On a Dask worker its own local directory (which Dask removes when the worker stops), else $TMPDIR."""
+    try:
+        from distributed import get_worker
+
+        return get_worker().local_directory
+    except (ImportError, ValueError):  # not inside a Dask worker
+        return None
+
+
 def _slot(course_zip: bytes, digest: str, isolate: bool) -> _Slot:
     key = (digest, isolate, threading.get_ident())
     with _slots_lock:
         slot = _slots.get(key)
     if slot is None:
-        slot = _Slot(Path(tempfile.mkdtemp(prefix="freezelab-worker-")), isolate)
+        slot = _Slot(Path(tempfile.mkdtemp(prefix="freezelab-worker-", dir=_scratch_base())), isolate)
         with zipfile.ZipFile(io.BytesIO(course_zip)) as zf:
             zf.extractall(slot.course)
         slot.checker = G.CheckerWorker(slot.course, isolate)
