@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import grade as G
-from . import nbplugins
 from .course import WORK_DIRS, WORK_FILES, GradingError, generate, last_error_line, nbgrader
 from .ledger import DB_ENV, Ledger, engine_url, files_digest, path_digest
 
@@ -134,7 +133,6 @@ def grade_batch(course_zip: bytes, digest: str, jobs: list[dict], timeout: float
     (autograded/, submitted/ notebooks and feedback/ HTML). Nothing here touches the shared gradebook.
     """
     os.environ.pop(DB_ENV, None)  # nbgrader here must use the copy's own gradebook, never the shared one
-    os.environ[nbplugins.VERDICTS_ENV] = G.VERDICTS
     G.use_venv_tools()
     slot = _slot(course_zip, digest, isolate)
     assignment = jobs[0]["assignment"]
