@@ -10,6 +10,7 @@ import importlib.util
 import re
 import subprocess
 import sys
+import sysconfig
 from importlib import metadata
 from pathlib import Path
 
@@ -43,7 +44,10 @@ def test_this_environment_is_the_locked_one():
     """Every installed distribution is in the lock at the same version (re-run `make lock` if not)."""
     pins = _pins(LOCK.read_text())
     drift = []
-    for dist in metadata.distributions():
+    # Only what is installed in the environment: setuptools puts its vendored copies (setuptools/_vendor) on
+    # sys.path once something imports it, and those are not installed packages.
+    site = sorted({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})
+    for dist in metadata.distributions(path=site):
         name = dist.metadata["Name"].lower().replace("_", "-")
         if name != "freezelab" and pins.get(name) != dist.version:
             drift.append(f"{name} {dist.version} (lock: {pins.get(name, 'absent')})")
