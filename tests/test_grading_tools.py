@@ -421,7 +421,7 @@ def test_grade_small_class(released, tmp_path, capsys):
 
 @pytest.mark.nbgrader
 @pytest.mark.slow
-def test_into_course_keeps_manual_grades_and_feedback_only(released, tmp_path):
+def test_into_course_keeps_manual_grades_and_feedback_only(released, tmp_path, capsys):
     from nbgrader.api import Gradebook
 
     course, out = released
@@ -432,6 +432,10 @@ def test_into_course_keeps_manual_grades_and_feedback_only(released, tmp_path):
     args = [str(tmp_path / "submitted"), "--course", str(course), "--out", str(tmp_path / "r1"),
             "--into-course", "--no-progress"]
     assert grade.main(args) == 0
+    early = ["--feedback-only", "--assignment", "tiny", "--course", str(course), "--out", str(tmp_path / "fb0")]
+    capsys.readouterr()
+    assert grade.main(early) == 2  # the free-response answer would show as 0 points: refused
+    assert "dana: explain" in capsys.readouterr().err and not (tmp_path / "fb0" / "feedback").exists()
     url = f"sqlite:///{course / 'gradebook.db'}"
     with Gradebook(url) as gb:  # the instructor grades the free-response answer in formgrader
         g = gb.find_grade("explain", "tiny", "tiny", "dana")
@@ -449,3 +453,29 @@ def test_into_course_keeps_manual_grades_and_feedback_only(released, tmp_path):
     assert "freezelab_checks" not in html and "0.5" in html
     autograded = course / "autograded" / "dana" / "tiny" / "tiny.ipynb"
     assert "freezelab_checks" in autograded.read_text()  # the instructor's copy is left as nbgrader made it
+
+
+def test_grade_out_never_overwrites_what_grading_did_not_write(tmp_path, capsys):
+    """--out inside the course, or a non-empty folder grading did not write, is refused before anything."""
+    course = make_course(tmp_path / "course")
+    notes = tmp_path / "mine"
+    notes.mkdir()
+    (notes / "notes.txt").write_text("keep me")
+    for out, why in ((course, "inside the course"), (course / "results", "inside the course"),
+                     (notes, "not empty")):
+        code = grade.main([str(tmp_path), "--course", str(course), "--out", str(out), "--no-sandbox",
+                           "--no-progress"])
+        err = capsys.readouterr().err
+        assert code == 2 and why in err and len(err.strip().splitlines()) == 1
+    assert [p.name for p in notes.iterdir()] == ["notes.txt"] and not (course / "results").exists()
+    grade.prepare_out(tmp_path / "new", course)  # a new folder is marked as grading's ...
+    (tmp_path / "new" / "grades.csv").write_text("an earlier run\n")
+    grade.prepare_out(tmp_path / "new", course)  # ... so a later run may rewrite it
+
+
+def test_grade_names_an_unknown_assignment(tmp_path, capsys):
+    course = make_course(tmp_path / "course")
+    code = grade.main(["--feedback-only", "--assignment", "a9_nope", "--course", str(course),
+                       "--out", str(tmp_path / "fb")])
+    assert code == 2 and "unknown assignment 'a9_nope'; the course has: tiny" in capsys.readouterr().err
+    assert not (tmp_path / "fb").exists()

@@ -506,7 +506,8 @@ def write_outputs(master: Path, subs: list[Submission], out: Path, fb_problems: 
     with open(out / "grades.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=fields or ["assignment", "student_id", "score"])
         writer.writeheader()
-        writer.writerows(r for r in rows if (r["student_id"], r["assignment"]) in pairs)
+        kept = [r for r in rows if (r["student_id"], r["assignment"]) in pairs]
+        writer.writerows(sorted(kept, key=lambda r: (r["assignment"], r["student_id"])))
     with open(out / "cells.csv", "w", newline="") as fh, Gradebook(_url(master)) as gb:
         writer = csv.DictWriter(fh, fieldnames=CELL_COLUMNS)
         writer.writeheader()
@@ -523,7 +524,7 @@ def summary(master: Path, subs: list[Submission], fb_problems: dict[str, str]) -
     from nbgrader.api import Gradebook
 
     ok = [s for s in subs if not s.error]
-    lines = [f"graded {len(ok)} of {len(subs)} submissions"]
+    lines = [f"graded {len(ok)} of {_plural(len(subs), 'submission')}"]
     with Gradebook(_url(master)) as gb:
         for a in sorted({s.assignment for s in ok}):
             scores = [gb.find_submission(a, s.student) for s in ok if s.assignment == a]
@@ -555,11 +556,30 @@ def into_course(master: Path, course: Path, subs: list[Submission]) -> None:
                             course / folder / s.student / s.assignment, dirs_exist_ok=True)
 
 
-def feedback_from_course(course: Path, assignment: str, out: Path, scratch: Path) -> list[str]:
+def ungraded_manual_cells(course: Path, assignment: str) -> list[str]:
+    """'student: cell' for every answer formgrader still flags "needs manual grade" in the course."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(_url(course)) as gb:
+        try:
+            gb.find_assignment(assignment)
+        except MissingEntry:  # nothing graded yet: the caller says so
+            return []
+        return sorted(f"{sub.student.id}: {grade.name}" for sub in gb.assignment_submissions(assignment)
+                      for nb in sub.notebooks for grade in nb.grades if grade.needs_manual_grade)
+
+
+def feedback_from_course(course: Path, assignment: str, out: Path, scratch: Path,
+                         allow_ungraded: bool = False) -> list[str]:
     """Clean feedback from the course's own gradebook (after manual grading); return the students."""
     use_venv_tools()
     copy = scratch / "feedback-course"
     shutil.copytree(course, copy, ignore=shutil.ignore_patterns("submitted", "feedback", "__pycache__"))
+    pending = ungraded_manual_cells(copy, assignment)  # read from the copy: the course's gradebook stays as is
+    if pending and not allow_ungraded:  # the HTML would show those answers as 0 points to the student
+        raise GradingError(f"{len(pending)} answer(s) not graded by hand yet ({', '.join(pending[:5])}"
+                           f"{', ...' if len(pending) > 5 else ''}): grade them in formgrader first, or pass "
+                           "--allow-ungraded to write feedback that shows them as 0")
     folder = copy / "autograded"
     students = sorted(d.name for d in folder.iterdir() if (d / assignment).is_dir()) if folder.is_dir() else []
     if not students:
@@ -593,6 +613,28 @@ def require_isolation(no_sandbox: bool) -> bool:
     return True
 
 
+OUT_MARKER = ".freezelab-grade"  # in --out: the folder holds results of freezelab grade (safe to rewrite)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def prepare_out(out: Path, course: Path) -> None:
+    """Refuse an --out whose files grading would overwrite without having written them; mark it ours."""
+    course = course.resolve()
+    if out == course or course in out.parents:
+        raise GradingError(f"--out {out} is inside the course {course}: grading would overwrite its gradebook "
+                           "and folders; choose a folder outside the course")
+    if out.exists() and not out.is_dir():
+        raise GradingError(f"--out {out} is a file: choose a new or empty folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / OUT_MARKER).is_file():
+        raise GradingError(f"--out {out} is not empty and holds no earlier results of freezelab grade: "
+                           "choose a new or empty folder (nothing was written)")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / OUT_MARKER).write_text("results of `freezelab grade`: a later run may rewrite this folder\n")
+
+
 def main(argv: list[str]) -> int:
     """Entry point of `freezelab grade`."""
     parser = argparse.ArgumentParser(prog="freezelab grade", description=__doc__.splitlines()[0])
@@ -613,6 +655,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--feedback-only", action="store_true",
                         help="only write clean feedback for --assignment from the course's gradebook "
                              "(after manual grading in formgrader)")
+    parser.add_argument("--allow-ungraded", action="store_true",
+                        help="with --feedback-only: write feedback even where an answer awaits manual grading")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument("--scheduler", metavar="tcp://HOST:PORT",
                         help="grade on this Dask cluster (see docs/instructor.md); results are resumable")
@@ -624,16 +668,22 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     try:
         course = find_course(args.course)
+        print(f"course: {course}")
         out = Path(args.out).resolve()
+        if args.assignment and args.assignment not in list_assignments(course):
+            raise GradingError(f"unknown assignment {args.assignment!r}; the course has: "
+                               f"{', '.join(list_assignments(course))}")
         if args.feedback_only:
             if not args.assignment:
                 raise GradingError("--feedback-only needs --assignment A")
+            prepare_out(out, course)
             with tempfile.TemporaryDirectory(prefix="freezelab-feedback-") as tmp:
-                done = feedback_from_course(course, args.assignment, out, Path(tmp))
+                done = feedback_from_course(course, args.assignment, out, Path(tmp), args.allow_ungraded)
             print(f"clean feedback for {len(done)} student(s) in {out / 'feedback'}")
             return 0
         if not args.submissions:
             raise GradingError("give the SUBMISSIONS folder or zip (or --feedback-only)")
+        prepare_out(out, course)  # bad --out first: before any warning or work
         isolate = require_isolation(args.no_sandbox)
         with tempfile.TemporaryDirectory(prefix="freezelab-grade-") as tmp:
             subs = collect(Path(args.submissions), course, args.assignment, Path(tmp))
@@ -659,6 +709,6 @@ def main(argv: list[str]) -> int:
         print(f"freezelab grade: {exc}", file=sys.stderr)
         return 2
     print((out / "summary.txt").read_text(), end="")
-    print(f"{len(subs)} submissions in {elapsed:.1f} s with {args.workers} worker(s); "
+    print(f"{_plural(len(subs), 'submission')} in {elapsed:.1f} s with {args.workers} worker(s); "
           f"results in {out} (grades.csv, cells.csv, feedback/)")
     return 1 if any(s.error for s in subs) else 0
