@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-# The end-to-end grading of a whole simulated class is by far the longest test file. Collected first, it is the
-# first file `make test`'s parallel workers (`--dist loadfile`) pick up, and the other worker runs everything
-# else meanwhile instead of waiting for it at the end.
-LONGEST_FIRST = ("tests/test_grading_e2e.py",)
+# The files that grade whole simulated classes are by far the longest. Collected first, they are the first files
+# `make test`'s parallel workers (`--dist loadfile`) pick up, and the other worker runs everything else meanwhile
+# instead of waiting for them at the end.
+LONGEST_FIRST = ("tests/test_grading_e2e.py", "tests/test_cluster.py", "tests/hostile/test_forge_verdicts.py")
 
 
 @pytest.hookimpl(tryfirst=True)

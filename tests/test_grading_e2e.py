@@ -12,9 +12,7 @@ Everything runs on a copy of autograder/ and solutions/ in tmp_path.
 from __future__ import annotations
 
 import csv
-import importlib
 import os
-import shutil
 import subprocess
 import sys
 from collections import defaultdict
@@ -22,6 +20,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from _course import copy_course
 
 from freezelab.grading import check, grade, release
 from freezelab.grading.check import exercise_of
@@ -30,8 +29,6 @@ from freezelab.grading.course import CHECKS_PACKAGE, HIDDEN_BEGIN, SOLUTION_BEGI
 pytestmark = [pytest.mark.nbgrader, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[1]
-SCRATCH = shutil.ignore_patterns("release", "submitted", "autograded", "feedback", "gradebook.db",
-                                 ".nbgrader.log", "__pycache__", ".pytest_cache")
 
 
 @pytest.fixture(scope="module")
@@ -40,14 +37,7 @@ def e2e(tmp_path_factory):
     if not (REPO / "autograder" / "catalogue.py").is_file():
         pytest.skip("autograder/catalogue.py is not in this checkout yet")
     tmp = tmp_path_factory.mktemp("e2e")
-    shutil.copytree(REPO / "autograder", tmp / "autograder", ignore=SCRATCH)
-    shutil.copytree(REPO / "solutions", tmp / "solutions", ignore=SCRATCH)
-    course = tmp / "autograder"
-    sys.path.insert(0, str(course))
-    try:
-        catalogue = importlib.import_module("catalogue")
-    finally:
-        sys.path.remove(str(course))
+    course, catalogue = copy_course(tmp)
     assignments = [a for a in catalogue.ASSIGNMENTS if (course / "source" / a).is_dir()]
 
     bundle = tmp / "bundle"

@@ -13,9 +13,7 @@ from __future__ import annotations
 import copy
 import csv
 import hashlib
-import importlib
 import json
-import shutil
 import subprocess
 import sys
 from collections import defaultdict
@@ -23,13 +21,12 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from _course import copy_course
 
 pytestmark = [pytest.mark.nbgrader, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
 A = "a1_freezing_basics"
-SCRATCH = shutil.ignore_patterns("release", "submitted", "autograded", "feedback", "gradebook.db",
-                                 ".nbgrader.log", "__pycache__", ".pytest_cache")
 
 # Tricks written into the first answer cell of a blank notebook (nothing else answered: the honest part is 0).
 PATCH_CHECKS = """
@@ -207,14 +204,7 @@ def _scores(out: Path) -> dict[str, dict[str, float]]:
 def batch(tmp_path_factory):
     """The class graded in one batch, and the honest students graded alone."""
     tmp = tmp_path_factory.mktemp("forge")
-    shutil.copytree(REPO / "autograder", tmp / "autograder", ignore=SCRATCH)
-    shutil.copytree(REPO / "solutions", tmp / "solutions", ignore=SCRATCH)
-    course = tmp / "autograder"
-    sys.path.insert(0, str(course))
-    try:
-        catalogue = importlib.import_module("catalogue")
-    finally:
-        sys.path.remove(str(course))
+    course, catalogue = copy_course(tmp)
     released = catalogue.release_notebook(A)
     reference = catalogue.fill_notebook(released, catalogue.reference_answers(A))
     mistake = next(m for m in catalogue.MISTAKES if m.id == "a1-count-tensors")

@@ -332,27 +332,15 @@ def write_outputs(ledger: Ledger, subs: list[G.Submission], out: Path, skipped: 
     with open(out / "grades.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["assignment", "student_id", "score"])
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows(sorted(rows, key=lambda r: (r["assignment"], r["student_id"])))
     with open(out / "cells.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=G.CELL_COLUMNS)
         writer.writeheader()
         for s in subs:
             writer.writerows(_cell_rows(ledger, s, max_scores))
     ok = [s for s in subs if not s.error]
-    lines = [f"graded {len(ok)} of {len(subs)} submissions ({skipped} unchanged since they were graded, "
-             "not graded again; --regrade forces)"]
-    for a in sorted({s.assignment for s in ok}):
-        scores = [gb.find_submission(a, s.student) for s in ok if s.assignment == a]
-        lines.append(f"  {a}: {len(scores)} graded, mean score "
-                     f"{sum(x.score for x in scores) / len(scores):.2f} / {scores[0].max_score:g} "
-                     "(free-response answers still need manual grading in formgrader)")
-    for s in ok:
-        lines += [f"  note for {s.student} ({s.assignment}): {n}" for n in dict.fromkeys(s.notes)]
-    failed = [s for s in subs if s.error]
-    if failed:
-        lines.append(f"FAILED: {len(failed)} submission(s) could not be graded:")
-        lines += [f"  {s.student} ({s.assignment or '?'}, {s.source}): {s.error}" for s in failed]
-    lines += [f"  feedback for {who}: {problem}" for who, problem in fb_problems.items()]
+    lines = [f"graded {len(ok)} of {G._plural(len(subs), 'submission')} ({skipped} unchanged since they were "
+             "graded, not graded again; --regrade forces)", *G.summary_lines(gb, subs, fb_problems)]
     (out / "summary.txt").write_text("\n".join(lines) + "\n")
 
 

@@ -524,23 +524,28 @@ def summary(master: Path, subs: list[Submission], fb_problems: dict[str, str]) -
     from nbgrader.api import Gradebook
 
     ok = [s for s in subs if not s.error]
-    lines = [f"graded {len(ok)} of {_plural(len(subs), 'submission')}"]
     with Gradebook(_url(master)) as gb:
-        for a in sorted({s.assignment for s in ok}):
-            scores = [gb.find_submission(a, s.student) for s in ok if s.assignment == a]
-            mean = sum(x.score for x in scores) / len(scores)
-            top = scores[0].max_score
-            lines.append(f"  {a}: {len(scores)} graded, mean score {mean:.2f} / {top:g} "
-                         "(free-response answers still need manual grading in formgrader)")
+        body = summary_lines(gb, subs, fb_problems)
+    return "\n".join([f"graded {len(ok)} of {_plural(len(subs), 'submission')}", *body]) + "\n"
+
+
+def summary_lines(gb: Any, subs: list[Submission], fb_problems: dict[str, str]) -> list[str]:
+    """The summary after its first line: mean score per assignment, notes, failures with reasons."""
+    ok = [s for s in subs if not s.error]
+    lines = []
+    for a in sorted({s.assignment for s in ok}):
+        scores = [gb.find_submission(a, s.student) for s in ok if s.assignment == a]
+        mean = sum(x.score for x in scores) / len(scores)
+        lines.append(f"  {a}: {len(scores)} graded, mean score {mean:.2f} / {scores[0].max_score:g} "
+                     "(free-response answers still need manual grading in formgrader)")
     for s in ok:
         lines += [f"  note for {s.student} ({s.assignment}): {n}" for n in dict.fromkeys(s.notes)]
     failed = [s for s in subs if s.error]
     if failed:
         lines.append(f"FAILED: {len(failed)} submission(s) could not be graded:")
         lines += [f"  {s.student} ({s.assignment or '?'}, {s.source}): {s.error}" for s in failed]
-    for who, problem in fb_problems.items():
-        lines.append(f"  feedback for {who}: {problem}")
-    return "\n".join(lines) + "\n"
+    lines += [f"  feedback for {who}: {problem}" for who, problem in fb_problems.items()]
+    return lines
 
 
 def into_course(master: Path, course: Path, subs: list[Submission]) -> None:
