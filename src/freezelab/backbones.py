@@ -14,7 +14,8 @@ from typing import Any
 import torch
 from torch import nn
 
-CHECKPOINT_NAME = "tiny_resnet_digits.pt"
+from .paths import checkpoint_path
+
 STAGES = ("conv1", "bn1", "layer1", "layer2", "layer3", "fc")
 
 
@@ -80,19 +81,7 @@ class CheckpointError(RuntimeError):
 
 def default_checkpoint_path() -> Path:
     """Where the course checkpoint lives: $FREEZELAB_CHECKPOINT, else course_content/ in the repo or bundle."""
-    import os
-
-    override = os.environ.get("FREEZELAB_CHECKPOINT")
-    if override:
-        return Path(override)
-    candidates = [Path(__file__).resolve().parents[2] / "course_content" / CHECKPOINT_NAME,
-                  Path(__file__).resolve().parent / "course_content" / CHECKPOINT_NAME,
-                  Path.cwd() / "course_content" / CHECKPOINT_NAME,
-                  Path.cwd().parent / "course_content" / CHECKPOINT_NAME]
-    for path in candidates:
-        if path.exists():
-            return path
-    return candidates[0]
+    return checkpoint_path()
 
 
 def file_sha256(path: Path) -> str:

@@ -8,13 +8,15 @@ import random
 import numpy as np
 import torch
 
-ENV_VAR = "FREEZELAB_DEVICE"
+from .paths import DEVICE_ENV, device_override
+
+ENV_VAR = DEVICE_ENV
 _CHOICES = ("cuda", "mps", "cpu")
 
 
 def pick_device(prefer: str | None = None) -> torch.device:
     """Return CUDA, then Apple MPS, then CPU; `prefer` or $FREEZELAB_DEVICE forces one."""
-    wanted = (prefer or os.environ.get(ENV_VAR, "")).strip().lower()
+    wanted = (prefer or "").strip().lower() or device_override()
     if wanted:
         kind = wanted.split(":")[0]
         if kind not in _CHOICES:

@@ -15,12 +15,13 @@ from pathlib import Path
 import torch
 
 from . import __version__
-from .backbones import CHECKPOINT_NAME, TinyResNet, save_checkpoint
+from .backbones import TinyResNet, save_checkpoint
 from .data import augment, loaders, pixel_stats, source_task
 from .device import seed_everything
+from .paths import repo_checkpoint_path
 from .training import fit, loss_and_accuracy
 
-DEFAULT_OUT = Path(__file__).resolve().parents[2] / "course_content" / CHECKPOINT_NAME
+DEFAULT_OUT = repo_checkpoint_path()
 
 
 def pretrain(epochs: int = 40, seed: int = 0, lr: float = 3e-3, progress: bool = True

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 from collections.abc import Iterable
 from functools import lru_cache
@@ -11,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from ..paths import quiz_dir
 from .schema import DIFFICULTIES, TOPICS, TYPES, BankError, validate_item
 
 Item = dict[str, Any]
@@ -18,18 +18,7 @@ Item = dict[str, Any]
 
 def bank_dir() -> Path:
     """Where the bank lives: $FREEZELAB_QUIZ_DIR, else course_content/quiz in the repo or bundle."""
-    override = os.environ.get("FREEZELAB_QUIZ_DIR")
-    if override:
-        return Path(override)
-    here = Path(__file__).resolve()
-    candidates = [here.parents[3] / "course_content" / "quiz",
-                  here.parents[1] / "course_content" / "quiz",
-                  Path.cwd() / "course_content" / "quiz",
-                  Path.cwd().parent / "course_content" / "quiz"]
-    for path in candidates:
-        if path.is_dir():
-            return path
-    return candidates[0]
+    return quiz_dir()
 
 
 def load_file(path: Path) -> list[Item]:

@@ -10,15 +10,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import platformdirs
+from ..paths import data_dir
 
 FILENAME = "quiz_progress.json"
-
-
-def data_dir() -> Path:
-    """$FREEZELAB_DATA_DIR if set (tests use it), else the platform's user data dir."""
-    override = os.environ.get("FREEZELAB_DATA_DIR")
-    return Path(override) if override else Path(platformdirs.user_data_dir("freezelab"))
 
 
 def progress_path() -> Path:
