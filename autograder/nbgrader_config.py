@@ -14,8 +14,11 @@ c.CourseDirectory.course_id = "freezelab"
 c.CourseDirectory.root = HERE
 c.CourseDirectory.db_url = "sqlite:///" + os.path.join(HERE, "gradebook.db")
 # FREEZELAB_DB_URL=postgresql://user@host/db: one gradebook shared by formgrader and `freezelab grade`.
-_shared_db = os.environ.get("FREEZELAB_DB_URL", "").replace("postgresql://", "postgresql+psycopg2://", 1)
-c.CourseDirectory.db_url = _shared_db or c.CourseDirectory.db_url
+# nbgrader runs in the course's environment, where freezelab is installed (its preprocessors below need it).
+from freezelab.grading.ledger import engine_url  # noqa: E402
+from freezelab.paths import db_url  # noqa: E402
+
+c.CourseDirectory.db_url = engine_url(db_url() or c.CourseDirectory.db_url)
 # Only the notebook is released; rubrics, specs and the hidden checks stay here.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback"]
 

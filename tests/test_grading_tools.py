@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -479,3 +480,24 @@ def test_grade_names_an_unknown_assignment(tmp_path, capsys):
                        "--out", str(tmp_path / "fb")])
     assert code == 2 and "unknown assignment 'a9_nope'; the course has: tiny" in capsys.readouterr().err
     assert not (tmp_path / "fb").exists()
+
+
+def test_grade_says_which_assignment_the_submissions_are_for(tmp_path, capsys):
+    """--assignment X over files named (or filed) for another assignment names that one and the option."""
+    course = make_course(tmp_path / "course")
+    shutil.copytree(course / "source" / "tiny", course / "source" / "other")
+    (course / "source" / "other" / "tiny.ipynb").rename(course / "source" / "other" / "other.ipynb")
+    lms = tmp_path / "lms"
+    lms.mkdir()
+    for student in ("alice", "bob"):
+        nbformat.write(tiny_source(), lms / f"{student}_tiny.ipynb")
+    tree = tmp_path / "submitted" / "carol" / "tiny"
+    tree.mkdir(parents=True)
+    nbformat.write(tiny_source(), tree / "tiny.ipynb")
+    for src in (lms, tmp_path / "submitted"):
+        code = grade.main([str(src), "--assignment", "other", "--course", str(course), "--no-sandbox",
+                           "--no-progress", "--out", str(tmp_path / f"out_{src.name}")])
+        last = capsys.readouterr().err.strip().splitlines()[-1]
+        assert code == 2 and last == (f"freezelab grade: no submissions for other in {src}: the files there "
+                                      "are for tiny; use --assignment tiny"), last
+    assert sorted(p.name for p in lms.iterdir()) == ["alice_tiny.ipynb", "bob_tiny.ipynb"]

@@ -17,6 +17,7 @@ from test_grading_tools import make_course
 
 from freezelab.grading import cluster, ledger
 from freezelab.grading.course import repo_root
+from freezelab.paths import DB_URL_ENV
 
 pytestmark = pytest.mark.nbgrader
 
@@ -111,10 +112,10 @@ def test_formgrader_reads_the_postgres_gradebook(shared):
 
 def test_course_config_reads_the_shared_database(monkeypatch):
     config = repo_root() / "autograder" / "nbgrader_config.py"
-    monkeypatch.setenv(ledger.DB_ENV, "postgresql://grader@db.example/course")
+    monkeypatch.setenv(DB_URL_ENV, "postgresql://grader@db.example/course")
     got = _load(config)
     assert got.CourseDirectory.db_url == "postgresql+psycopg2://grader@db.example/course"
-    monkeypatch.delenv(ledger.DB_ENV)
+    monkeypatch.delenv(DB_URL_ENV)
     assert _load(config).CourseDirectory.db_url.startswith("sqlite:///")
 
 

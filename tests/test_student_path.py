@@ -85,6 +85,13 @@ def test_make_lab_and_the_bundle_use_freezelab_lab():
     assert re.search(r"downloads about \d+ GB", bundle_start.FIRST_RUN)
 
 
+def test_bundle_start_py_names_the_variables_freezelab_paths_reads():
+    from freezelab import paths
+    from freezelab.grading import bundle_start
+
+    assert (bundle_start.CHECKPOINT_ENV, bundle_start.QUIZ_DIR_ENV) == (paths.CHECKPOINT_ENV, paths.QUIZ_DIR_ENV)
+
+
 def test_bundle_start_py_opens_the_course_with_freezelab_lab(tmp_path):
     """start.py in a bundle whose .venv is set up (here: a venv that sees this environment's packages)."""
     import site

@@ -18,6 +18,10 @@ VENV = HERE / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / ("python.exe" if os.name == "nt" else "python")
 LOCK = HERE / "requirements" / "lock.txt"
+# freezelab.paths.CHECKPOINT_ENV and QUIZ_DIR_ENV, spelt out: this script runs in the system Python, where
+# freezelab is not installed (tests/test_student_path.py checks that the names agree).
+CHECKPOINT_ENV = "FREEZELAB_CHECKPOINT"
+QUIZ_DIR_ENV = "FREEZELAB_QUIZ_DIR"
 # Said before the first install, so that a long silent download does not look like a hang. Measured for the
 # lock of this release on Linux x86_64: PyTorch comes with its CUDA libraries (they run fine on a CPU).
 FIRST_RUN = """\
@@ -59,8 +63,8 @@ def main() -> int:
     """Set up once, then run `freezelab check ...` or open the course with `freezelab lab`."""
     setup()
     env = dict(os.environ, JUPYTER_PREFER_ENV_PATH="1",
-               FREEZELAB_CHECKPOINT=str(HERE / "course_content" / "tiny_resnet_digits.pt"),
-               FREEZELAB_QUIZ_DIR=str(HERE / "course_content" / "quiz"))
+               **{CHECKPOINT_ENV: str(HERE / "course_content" / "tiny_resnet_digits.pt"),
+                  QUIZ_DIR_ENV: str(HERE / "course_content" / "quiz")})
     if sys.argv[1:2] == ["check"]:
         return subprocess.call([str(PY), "-m", "freezelab.cli", *sys.argv[1:]], env=env)
     # freezelab lab: this folder as the Lab's root, the start page open, .venv's bin on the terminals' PATH

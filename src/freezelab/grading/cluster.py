@@ -26,9 +26,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..paths import DB_URL_ENV
 from . import grade as G
-from .course import WORK_DIRS, WORK_FILES, GradingError, generate, last_error_line, nbgrader
-from .ledger import DB_ENV, Ledger, engine_url, files_digest, path_digest
+from .course import WORK_DIRS, WORK_FILES, GradingError, generate, last_error_line, nbgrader, plural
+from .ledger import Ledger, engine_url, files_digest, path_digest
 
 BATCH = 4  # submissions per task: amortises one nbgrader run, small enough to balance and to lose little
 
@@ -132,7 +133,7 @@ def grade_batch(course_zip: bytes, digest: str, jobs: list[dict], timeout: float
     key plus either `error` or the recorded grades, comments, notes, timing and the files to keep
     (autograded/, submitted/ notebooks and feedback/ HTML). Nothing here touches the shared gradebook.
     """
-    os.environ.pop(DB_ENV, None)  # nbgrader here must use the copy's own gradebook, never the shared one
+    os.environ.pop(DB_URL_ENV, None)  # nbgrader here must use the copy's own gradebook, never the shared one
     G.use_venv_tools()
     slot = _slot(course_zip, digest, isolate)
     assignment = jobs[0]["assignment"]
@@ -339,7 +340,7 @@ def write_outputs(ledger: Ledger, subs: list[G.Submission], out: Path, skipped: 
         for s in subs:
             writer.writerows(_cell_rows(ledger, s, max_scores))
     ok = [s for s in subs if not s.error]
-    lines = [f"graded {len(ok)} of {G._plural(len(subs), 'submission')} ({skipped} unchanged since they were "
+    lines = [f"graded {len(ok)} of {plural(len(subs), 'submission')} ({skipped} unchanged since they were "
              "graded, not graded again; --regrade forces)", *G.summary_lines(gb, subs, fb_problems)]
     (out / "summary.txt").write_text("\n".join(lines) + "\n")
 
@@ -366,7 +367,7 @@ def grade_distributed(course: Path, subs: list[G.Submission], out: Path, scratch
     """Grade `subs` through the ledger at `db_url` (default: --out's gradebook.db); return that URL."""
     from tqdm.auto import tqdm
 
-    os.environ.pop(DB_ENV, None)  # local graders use their own copies; the coordinator passes the URL
+    os.environ.pop(DB_URL_ENV, None)  # local graders use their own copies; the coordinator passes the URL
     out.mkdir(parents=True, exist_ok=True)
     db_url = db_url or (G._url(course) if into_course else f"sqlite:///{out / 'gradebook.db'}")
     for s in subs:

@@ -36,6 +36,11 @@ class UsageError(GradingError):
     """Bad input on the command line (a folder in the way, a wrong name): the CLI exits with status 2."""
 
 
+def plural(n: int, word: str) -> str:
+    """`n word` with an s unless n is 1: "1 submission", "3 submissions"."""
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
 def repo_root() -> Path:
     """The repository checkout that holds the package (src layout)."""
     return Path(freezelab.__file__).resolve().parents[2]

@@ -39,16 +39,19 @@ from typing import Any
 
 import nbformat
 
+from .. import paths
 from . import nbplugins
 from .course import (
     SECRET_MARKERS,
     GradingError,
+    UsageError,
     copy_course,
     find_course,
     generate,
     last_error_line,
     list_assignments,
     nbgrader,
+    plural,
     use_venv_tools,
 )
 
@@ -100,6 +103,7 @@ def collect(src: Path, course: Path, assignment: str | None, scratch: Path) -> l
         raise GradingError(f"unknown assignment {assignment!r}; the course has: {', '.join(assignments)}")
     if not src.exists():
         raise GradingError(f"{src}: no such file or folder")
+    given = src
     if src.is_file():
         if not zipfile.is_zipfile(src):
             raise GradingError(f"{src}: not a folder or a .zip of notebooks")
@@ -115,6 +119,7 @@ def collect(src: Path, course: Path, assignment: str | None, scratch: Path) -> l
     wanted = [assignment] if assignment else assignments
     tree = [d for d in src.iterdir() if d.is_dir() and any((d / a).is_dir() for a in assignments)]
     subs: list[Submission] = []
+    others: set[str] = set()  # assignments the files are for when --assignment names another one
     if tree:  # nbgrader's submitted/<student>/<assignment>/*.ipynb
         for student_dir in sorted(tree):
             for a in wanted:
@@ -122,6 +127,8 @@ def collect(src: Path, course: Path, assignment: str | None, scratch: Path) -> l
                 if files:
                     subs.append(Submission(_student_id(student_dir.name), a, files,
                                            f"{student_dir.name}/{a}"))
+            others |= {a for a in assignments if any((student_dir / a).glob("*.ipynb"))}
+        _refuse_other_assignment(subs, assignment, others, given)
         return subs
     for path in sorted(src.rglob("*.ipynb")):
         if ".ipynb_checkpoints" in path.parts:
@@ -131,6 +138,7 @@ def collect(src: Path, course: Path, assignment: str | None, scratch: Path) -> l
             if stem.endswith(("_" + name, "-" + name)) and len(stem) > len(name) + 1:
                 stem, a = stem[: -len(name) - 1], name
         if a and assignment and a != assignment:
+            others.add(a)
             continue
         a = a or assignment or _recognise(path, course, assignments)
         sub = Submission(_student_id(stem), a, [path], path.name)
@@ -138,11 +146,23 @@ def collect(src: Path, course: Path, assignment: str | None, scratch: Path) -> l
             sub.error = ("cannot tell which assignment this is: name it <student>_<assignment>.ipynb "
                          "or pass --assignment")
         subs.append(sub)
+    _refuse_other_assignment(subs, assignment, others, given)
     seen = Counter((s.student, s.assignment) for s in subs)
     for s in subs:
         if seen[(s.student, s.assignment)] > 1 and not s.error:
             s.error = f"{seen[(s.student, s.assignment)]} files for the same student and assignment"
     return subs
+
+
+def _refuse_other_assignment(subs: list[Submission], assignment: str | None, others: set[str],
+                             src: Path) -> None:
+    """Nothing for --assignment but files for other assignments: say which, and the option that grades them."""
+    if subs or not assignment or not others:
+        return
+    named = sorted(others)
+    raise UsageError(f"no submissions for {assignment} in {src}: the files there are for {', '.join(named)}; "
+                     f"use --assignment {named[0]}" + (" (or leave --assignment out to grade them all)"
+                                                      if len(named) > 1 else ""))
 
 
 def precheck(sub: Submission) -> str | None:
@@ -526,7 +546,7 @@ def summary(master: Path, subs: list[Submission], fb_problems: dict[str, str]) -
     ok = [s for s in subs if not s.error]
     with Gradebook(_url(master)) as gb:
         body = summary_lines(gb, subs, fb_problems)
-    return "\n".join([f"graded {len(ok)} of {_plural(len(subs), 'submission')}", *body]) + "\n"
+    return "\n".join([f"graded {len(ok)} of {plural(len(subs), 'submission')}", *body]) + "\n"
 
 
 def summary_lines(gb: Any, subs: list[Submission], fb_problems: dict[str, str]) -> list[str]:
@@ -621,10 +641,6 @@ def require_isolation(no_sandbox: bool) -> bool:
 OUT_MARKER = ".freezelab-grade"  # in --out: the folder holds results of freezelab grade (safe to rewrite)
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" + ("" if n == 1 else "s")
-
-
 def prepare_out(out: Path, course: Path) -> None:
     """Refuse an --out whose files grading would overwrite without having written them; mark it ours."""
     course = course.resolve()
@@ -665,7 +681,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument("--scheduler", metavar="tcp://HOST:PORT",
                         help="grade on this Dask cluster (see docs/instructor.md); results are resumable")
-    parser.add_argument("--db-url", default=os.environ.get("FREEZELAB_DB_URL"),
+    parser.add_argument("--db-url", default=paths.db_url(),
                         help="record into this gradebook, e.g. postgresql://user@host/db, and skip what it "
                              "already holds unchanged (default: $FREEZELAB_DB_URL; else SQLite as usual)")
     parser.add_argument("--regrade", action="store_true",
@@ -714,6 +730,6 @@ def main(argv: list[str]) -> int:
         print(f"freezelab grade: {exc}", file=sys.stderr)
         return 2
     print((out / "summary.txt").read_text(), end="")
-    print(f"{_plural(len(subs), 'submission')} in {elapsed:.1f} s with {args.workers} worker(s); "
+    print(f"{plural(len(subs), 'submission')} in {elapsed:.1f} s with {args.workers} worker(s); "
           f"results in {out} (grades.csv, cells.csv, feedback/)")
     return 1 if any(s.error for s in subs) else 0

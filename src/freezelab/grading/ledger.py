@@ -19,7 +19,6 @@ from pathlib import Path
 import sqlalchemy as sa
 
 TABLE = "freezelab_ledger"
-DB_ENV = "FREEZELAB_DB_URL"  # the same setting autograder/nbgrader_config.py reads
 
 _meta = sa.MetaData()
 ledger_table = sa.Table(

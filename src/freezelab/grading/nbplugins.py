@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Unicode
 
+from ..paths import (
+    VERDICTS_ENV,  # noqa: F401 - tests and benchmarks set the variable by this name
+    verdicts_dir,
+)
 from .course import CHECKS_PACKAGE, HIDDEN_BEGIN, strip_hidden
 
-VERDICTS_ENV = "FREEZELAB_VERDICTS"
 # nbgrader autograde's steps under `freezelab grade`: CheckerVerdicts instead of Execute (no kernel starts).
 AUTOGRADE_STEPS = ("freezelab.grading.nbplugins.CheckerVerdicts", "nbconvert.preprocessors.ClearMetadataPreprocessor",
                    "nbgrader.preprocessors.LimitOutput", "nbgrader.preprocessors.SaveAutoGrades",
@@ -104,7 +106,7 @@ class CheckerVerdicts(NbGraderPreprocessor):
 
     def preprocess(self, nb: Any, resources: dict) -> tuple[Any, dict]:
         info = resources["nbgrader"]
-        root = self.verdicts_dir or os.environ.get(VERDICTS_ENV, "")
+        root = self.verdicts_dir or verdicts_dir()
         path = verdicts_path(root, info["student"], info["assignment"], info["notebook"])
         try:
             report = json.loads(path.read_text())
