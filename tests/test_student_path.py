@@ -55,6 +55,7 @@ def test_student_config_turns_off_the_instructor_ui_and_hides_clutter():
     assert {"@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:create-assignment",
             "@jupyter/nbgrader:course-list", "@jupyter/nbgrader:menu"} <= set(disabled)
     assert "-l" not in server["ServerApp"]["terminado_settings"]["shell_command"]  # no login shell
+    assert server["LabApp"]["news_url"] is None and lab.ANNOUNCEMENTS_PLUGIN in disabled
 
 
 def test_lab_command_roots_the_lab_at_the_course_and_opens_the_start_page(tmp_path):
@@ -168,8 +169,7 @@ def _serve(tmp_path: Path, args: list[str]):
     log = open(tmp_path / "lab.log", "w")  # noqa: SIM115 - closed below
     server = subprocess.Popen(
         [sys.executable, "-m", "freezelab.cli", *args, "--no-browser", "--ServerApp.ip=127.0.0.1",
-         f"--ServerApp.port={port}", f"--ServerApp.token={token}", "--ServerApp.port_retries=0",
-         "--LabApp.news_url=None"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
+         f"--ServerApp.port={port}", f"--ServerApp.token={token}", "--ServerApp.port_retries=0"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
     base = f"127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90
@@ -212,6 +212,11 @@ def test_student_lab_end_to_end(student_lab):
                                   page, re.S).group(1))
     assert {"@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:create-assignment"} <= set(
         config["disabledExtensions"])
+    # nor JupyterLab's news pop-up and update check; the server fetches no feed and asks PyPI nothing
+    assert lab.ANNOUNCEMENTS_PLUGIN in config["disabledExtensions"] and config["news"] == {"disabled": True}
+    news = json.loads(_get(f"http://{base}/lab/api/news?token={token}")[2])
+    update = json.loads(_get(f"http://{base}/lab/api/update?token={token}")[2])
+    assert news["news"] == [] and update["notification"] is None, (news, update)
     # a terminal finds this environment's freezelab
     said = asyncio.run(_terminal_says(base, token, "command -v freezelab"))
     assert f"{BIN}/freezelab" in said, said

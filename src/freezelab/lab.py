@@ -1,8 +1,8 @@
 """`freezelab lab` and `freezelab formgrader`: open JupyterLab as a student or as the instructor.
 
 The student Lab is rooted at the course folder (lessons in notebooks/, assignments in assignments/), opens
-on the start page, hides the lesson sources and goldens, has none of nbgrader's instructor panels, and
-gives its terminals this environment's `freezelab` on PATH.
+on the start page, hides the lesson sources and goldens, has none of nbgrader's instructor panels nor
+JupyterLab's news and update pop-ups, and gives its terminals this environment's `freezelab` on PATH.
 The instructor's `freezelab formgrader` opens nbgrader's formgrader on the course root.
 """
 
@@ -25,6 +25,9 @@ START_PAGE = "notebooks/00_start_here.ipynb"
 NBGRADER_LAB_PLUGINS = ("menu", "formgrader", "create-assignment", "course-list", "assignment-list",
                         "validate-assignment")
 NBGRADER_SERVER_EXTENSIONS = ("formgrader", "course_list", "assignment_list", "validate_assignment")
+# JupyterLab's announcements plugin: the "get notified about official Jupyter news?" pop-up, the news feed
+# and the update check. A student needs none of them (and a course runs offline); the server side is off too.
+ANNOUNCEMENTS_PLUGIN = "@jupyterlab/apputils-extension:announcements"
 # Jupyter's defaults plus what a student need not see: the jupytext twins of the lessons
 # (`00_start_here.py` next to `00_start_here.ipynb`), the checked outputs and jupytext's config.
 HIDE_GLOBS = ["__pycache__", "*.pyc", "*.pyo", ".DS_Store", "*~",
@@ -41,9 +44,12 @@ def student_config() -> dict[str, dict]:
                           # a plain (not login) shell: /etc/profile would reset PATH and lose `freezelab`
                           "terminado_settings": {"shell_command": [shell]}},
             "ContentsManager": {"hide_globs": HIDE_GLOBS},
+            # no fetch of JupyterLab's Atom feed, no request to PyPI for a newer JupyterLab
+            "LabApp": {"news_url": None, "check_for_updates_class": "jupyterlab.NeverCheckForUpdate"},
         },
         "labconfig/page_config.json": {
-            "disabledExtensions": {f"@jupyter/nbgrader:{name}": True for name in NBGRADER_LAB_PLUGINS},
+            "disabledExtensions": {**{f"@jupyter/nbgrader:{name}": True for name in NBGRADER_LAB_PLUGINS},
+                                   ANNOUNCEMENTS_PLUGIN: True},
         },
     }
 

@@ -22,6 +22,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM = os.environ.get("FREEZELAB_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 WAIT_MS = 45_000
+NEWS_QUESTION = "Would you like to get notified about official Jupyter news?"
 
 
 @pytest.fixture
@@ -53,6 +54,10 @@ def test_student_lab_shows_the_course_and_nothing_of_the_instructor(page):
     page, root = page
     expect(page).to_have_url(re.compile(r"/lab/tree/notebooks/00_start_here\.ipynb"))
     expect(page.locator(".lm-TabBar-tab.jp-mod-current")).to_contain_text("00_start_here.ipynb")
+    # JupyterLab asks about its news feed as soon as the layout is restored: give it the time to, then look
+    page.wait_for_timeout(3000)
+    expect(page.get_by_text(NEWS_QUESTION)).to_have_count(0)
+    assert page.locator(".Toastify__toast").count() == 0, page.locator(".Toastify__toast").all_inner_texts()
     listing = page.locator(".jp-DirListing-content")
     expect(listing).to_contain_text("01_requires_grad.ipynb")
     names = listing.locator(".jp-DirListing-itemText").all_inner_texts()
