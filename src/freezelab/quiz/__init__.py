@@ -13,6 +13,7 @@ from IPython.display import HTML
 
 from . import progress
 from .bank import load_bank, select
+from .judge import score
 from .progress import reset_progress
 from .schema import TOPICS, BankError
 from .widgets import Deck, Quiz
@@ -43,16 +44,14 @@ def flashcards(topic: str | Iterable[str] | None = None) -> Deck:
 
 
 def progress_overview() -> HTML:
-    """A table of answered / correct items per topic, from the saved progress."""
+    """A table of answered / correct items per topic, from the saved progress (scored as quizzes are)."""
     saved, bank = progress.load(), load_bank()
     rows = []
     for topic in TOPICS:
-        ids = [i["id"] for i in bank if i["topic"] == topic]
-        answered = sum(bool(saved.get(i, {}).get("answered")) for i in ids)
-        right = [saved.get(i, {}) for i in ids if saved.get(i, {}).get("correct") is True]
-        first = sum(r.get("first_try") is True for r in right)
-        rows.append(f"<tr><td>{html.escape(topic)}</td><td>{len(ids)}</td>"
-                    f"<td>{answered}</td><td>{first}</td><td>{len(right) - first}</td></tr>")
+        items = [i for i in bank if i["topic"] == topic]
+        first, later, _, answered = score(items, saved)
+        rows.append(f"<tr><td>{html.escape(topic)}</td><td>{len(items)}</td>"
+                    f"<td>{answered}</td><td>{first}</td><td>{later}</td></tr>")
     return HTML("<table><caption>Quiz progress per topic</caption><thead><tr><th>topic</th>"
                 "<th>items</th><th>answered</th><th>right first try</th><th>right after retrying</th>"
                 "</tr></thead>"

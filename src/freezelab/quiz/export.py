@@ -6,8 +6,8 @@ import json
 import re
 
 from .bank import Item
+from .judge import LETTERS, right_options, scored
 from .schema import TOPICS
-from .static import LETTERS
 
 FORMATS = ("json", "markdown", "gift")
 
@@ -33,15 +33,15 @@ def to_markdown(items: list[Item]) -> str:
         if item.get("options"):
             out.append("")
         out += ["<details><summary>Answer</summary>", ""]
-        right = [f"{LETTERS[i]}" for i, o in enumerate(item.get("options", [])) if o.get("correct")]
-        if right:
-            out += [f"**Answer:** {', '.join(right)}", ""]
+        key = right_options(item)
+        if key:
+            out += [f"**Answer:** {', '.join(LETTERS[i] for i in key)}", ""]
         if item["type"] == "code-output":
             out += ["**Printed output:**", "", "```", item["answer"].rstrip(), "```", ""]
         elif item.get("answer"):
             out += [f"**Answer:** {item['answer'].strip()}", ""]
         for i, o in enumerate(item.get("options", [])):
-            out.append(f"- {LETTERS[i]} ({'right' if o.get('correct') else 'wrong'}): {o['feedback']}")
+            out.append(f"- {LETTERS[i]} ({'right' if i in key else 'wrong'}): {o['feedback']}")
         out += ["", f"**Why:** {item['explanation'].strip()}", ""]
         checklist = [f"- [ ] {c}" for c in item.get("checklist", [])]
         out += checklist + ([""] if checklist else [])
@@ -72,25 +72,21 @@ def _gift_question(item: Item) -> str:
 
 
 def gift_item(item: Item) -> str:
-    """One item in GIFT: choice -> multiple choice, typed output -> short answer, else essay."""
+    """One scored item as a GIFT question (multiple choice or short answer); practice items as essays."""
     general = f"####{gift_escape(item['explanation'])}"
-    options = item.get("options", [])
-    if options and item["type"] == "multi":
-        n_right = sum(bool(o.get("correct")) for o in options)
-        n_wrong = len(options) - n_right
-        lines = []
-        for o in options:
-            weight = _moodle_percent(n_right) if o.get("correct") else f"-{_moodle_percent(n_wrong)}"
-            lines.append(f"\t~%{weight}%{gift_escape(o['text'])}#{gift_escape(o['feedback'])}")
-        body = "\n".join(lines)
-    elif options:
-        body = "\n".join(f"\t{'=' if o.get('correct') else '~'}{gift_escape(o['text'])}"
-                         f"#{gift_escape(o['feedback'])}" for o in options)
-    elif item["type"] == "code-output":
-        body = f"\t={gift_escape(item['answer'])}"
-    else:  # flashcard, predict without options, free-response: an essay with the answer as feedback
+    options, key = item.get("options", []), right_options(item)
+    if not scored(item):  # flashcard, predict without options, free-response: the answer as feedback
         body = ""
         general = f"####{gift_escape(item['answer'] + chr(10) + chr(10) + item['explanation'])}"
+    elif item["type"] == "multi":
+        right, wrong = _moodle_percent(len(key)), f"-{_moodle_percent(len(options) - len(key))}"
+        body = "\n".join(f"\t~%{right if i in key else wrong}%{gift_escape(o['text'])}"
+                         f"#{gift_escape(o['feedback'])}" for i, o in enumerate(options))
+    elif options:
+        body = "\n".join(f"\t{'=' if i in key else '~'}{gift_escape(o['text'])}"
+                         f"#{gift_escape(o['feedback'])}" for i, o in enumerate(options))
+    else:  # typed code-output
+        body = f"\t={gift_escape(item['answer'])}"
     return f"// {item['topic']} / {item['difficulty']} / {item['type']}\n" \
            f"{_gift_question(item)} {{\n{body}\n\t{general}\n}}\n"
 

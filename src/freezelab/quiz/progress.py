@@ -1,4 +1,13 @@
-"""Per-learner progress: one small JSON file under the user's data directory."""
+"""Per-learner progress: one small JSON file under the user's data directory.
+
+This module owns the file and the shape of its records: widgets judge an answer (`judge.judge`) and
+hand the verdict to `save`, which writes the one record shape: {"version": 2, "items": {item_id:
+record}}, each record holding the FIELDS below (`correct` is None for practice items, and for a
+flashcard it is the learner's rating: True "I knew it", False "still learning").
+
+Version 1 files (written before `wrong` was kept) load as version 2: `wrong` is filled in as the
+earlier widgets counted it.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from ..paths import data_dir
+from .judge import Item, Verdict
 
 FILENAME = "quiz_progress.json"
+VERSION = 2
+FIELDS = ("topic", "type", "answered", "correct", "attempts", "wrong", "first_try", "response", "updated")
 
 
 def progress_path() -> Path:
@@ -27,9 +39,10 @@ def load() -> dict[str, dict[str, Any]]:
         return {}
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(data, dict) or not isinstance(data.get("items"), dict):
+        items = data.get("items") if isinstance(data, dict) else None
+        if not isinstance(items, dict) or not all(isinstance(e, dict) for e in items.values()):
             raise ValueError("unexpected layout")
-        return data["items"]
+        return {item_id: _upgrade(entry) for item_id, entry in items.items()}
     except (OSError, ValueError) as exc:
         backup = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
         try:
@@ -41,24 +54,38 @@ def load() -> dict[str, dict[str, Any]]:
         return {}
 
 
+def _upgrade(entry: dict[str, Any]) -> dict[str, Any]:
+    """A record in the current shape; version 1 had no `wrong`: all attempts were wrong if the last was."""
+    if entry.get("answered") and "wrong" not in entry:
+        entry["wrong"] = entry.get("attempts", 0) if entry.get("correct") is False else 0
+    return entry
+
+
 def _write(items: dict[str, dict[str, Any]]) -> None:
     path = progress_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     # Write to a temp file in the same folder, then rename: a crash never leaves half a file.
     fd, tmp = tempfile.mkstemp(prefix=".progress-", suffix=".json", dir=path.parent)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump({"version": 1, "items": items}, f, indent=1, sort_keys=True)
+        json.dump({"version": VERSION, "items": items}, f, indent=1, sort_keys=True)
     os.replace(tmp, path)
 
 
 def record(item_id: str, **fields: Any) -> dict[str, Any]:
-    """Merge `fields` into the saved record of one item and return the new record."""
+    """Merge `fields` into the saved record of one item and return it (answers go through `save`)."""
     items = load()
     entry = items.get(item_id, {})
     entry.update(fields, updated=time.strftime("%Y-%m-%dT%H:%M:%S"))
     items[item_id] = entry
     _write(items)
     return entry
+
+
+def save(item: Item, verdict: Verdict) -> dict[str, Any]:
+    """Store the learner's judged answer to `item`: the one writer of answer records."""
+    return record(item["id"], topic=item["topic"], type=item["type"], answered=True,
+                  correct=verdict.correct, attempts=verdict.attempts, wrong=verdict.wrong,
+                  first_try=verdict.first_try, response=verdict.response)
 
 
 def get(item_id: str) -> dict[str, Any]:

@@ -6,11 +6,12 @@ from typing import Any
 
 import jsonschema
 
+from .judge import right_options
+
 TOPICS = ("course", "requires_grad", "counting", "strategies", "transfer",
           "workflows", "pitfalls", "speed", "evaluation", "peft", "real_training")
 DIFFICULTIES = ("easy", "medium", "hard")
 TYPES = ("mcq", "multi", "code-output", "flashcard", "predict", "free-response")
-CHOICE_TYPES = ("mcq", "multi", "code-output", "predict")
 
 _text = {"type": "string", "minLength": 1}
 _option = {
@@ -74,7 +75,7 @@ def validate_item(item: Any, path: str) -> None:
         raise BankError(f"{_where(path, item, field)}: {error.message}")
     # Rules a JSON schema cannot say neatly.
     options = item.get("options", [])
-    n_correct = sum(bool(o.get("correct")) for o in options)
+    n_correct = len(right_options(item))
     if item["type"] in ("mcq", "code-output", "predict") and options and n_correct != 1:
         raise BankError(f"{_where(path, item, 'options')}: needs exactly one correct option, "
                         f"found {n_correct}")
@@ -84,7 +85,7 @@ def validate_item(item: Any, path: str) -> None:
         raise BankError(f"{_where(path, item, 'tolerance')}: only typed code-output items (no options) "
                         "take a numeric tolerance")
     if item["type"] == "code-output" and options:
-        right = next(o["text"] for o in options if o.get("correct"))
+        right = options[right_options(item)[0]]["text"]
         if right.strip() != item["answer"].strip():
             raise BankError(f"{_where(path, item, 'answer')}: differs from the correct option "
                             f"{right!r}")

@@ -10,8 +10,8 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
 
 from .bank import Item
+from .judge import LETTERS, right_options
 
-LETTERS = "ABCDEFGHIJ"
 TYPE_LABELS = {"mcq": "Multiple choice", "multi": "Select all that apply",
                "code-output": "What does this print?", "predict": "Predict, then check",
                "free-response": "Explain in your own words", "flashcard": "Flashcard"}
@@ -85,9 +85,9 @@ def question_html(item: Item, number: int | None = None, show_topic: bool = Fals
 def answer_html(item: Item) -> str:
     """The answer, per-option feedback, explanation, concept checklist and common mistakes."""
     parts = []
-    options = item.get("options", [])
-    right = [f"{LETTERS[i]}. {inline(o['text'])}" for i, o in enumerate(options) if o.get("correct")]
-    if right:
+    options, key = item.get("options", []), right_options(item)
+    if key:
+        right = [f"{LETTERS[i]}. {inline(options[i]['text'])}" for i in key]
         parts.append(f"<p><strong>Answer:</strong> {'; '.join(right)}</p>")
     elif item.get("answer") and item["type"] != "code-output":
         parts.append(f"<div>{paragraphs(item['answer'], 'Answer:')}</div>")
@@ -95,7 +95,7 @@ def answer_html(item: Item) -> str:
         parts.append(f"<p><strong>Printed output:</strong></p>{code_block(item['answer'], python=False)}")
     if options:
         rows = "".join(
-            f"<li>{LETTERS[i]} ({'right' if o.get('correct') else 'wrong'}): {inline(o['feedback'])}</li>"
+            f"<li>{LETTERS[i]} ({'right' if i in key else 'wrong'}): {inline(o['feedback'])}</li>"
             for i, o in enumerate(options))
         parts.append(f"<ul>{rows}</ul>")
     parts.append(f"<div>{paragraphs(item['explanation'], 'Why:')}</div>")

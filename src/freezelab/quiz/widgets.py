@@ -10,10 +10,9 @@ import ipywidgets as W
 from IPython.display import display
 
 from . import progress
-from .answers import matches
 from .bank import Item
+from .judge import CHECKED_TYPES, LETTERS, REVEAL_AFTER, Verdict, judge, score, scored
 from .static import (
-    LETTERS,
     answer_html,
     count,
     inline,
@@ -39,8 +38,6 @@ STYLE = W.HTML(
     ".freezelab-widget .widget-html-content{white-space:normal}"
     ".jp-OutputArea:has(.freezelab-widget)>.jp-OutputArea-child:has(.freezelab-fallback){display:none}"
     "</style>")
-GRADED = ("mcq", "multi", "code-output")
-REVEAL_AFTER = 3  # wrong typed answers before the printed output is shown
 
 
 def _auto() -> W.Layout:
@@ -98,7 +95,7 @@ class ItemWidget:
             self.hint_button = button("Show hint", "lightbulb-o", "Show a hint for this question")
             self.hint_button.on_click(lambda _: self.show_hint())
             controls.append(self.hint_button)
-        if item["type"] in GRADED or (item["type"] == "predict"):
+        if item["type"] in CHECKED_TYPES:
             self.retry_button = button("Retry", "refresh", "Clear your answer and try again")
             self.retry_button.on_click(lambda _: self.retry())
             controls.append(self.retry_button)
@@ -126,15 +123,13 @@ class ItemWidget:
         """Reveal the hint."""
         self.hint.value = live(paragraphs(self.item["hint"], "Hint:"))
 
-    def save(self, correct: bool | None, response: Any) -> None:
-        """Store this answer in the learner's progress file and refresh the score."""
-        saved = progress.get(self.item["id"])
-        attempts = saved.get("attempts", 0) + 1
-        progress.record(self.item["id"], topic=self.item["topic"], type=self.item["type"],
-                        answered=True, correct=correct, attempts=attempts, response=response,
-                        first_try=saved.get("first_try", attempts == 1 and correct is True))
+    def answer(self, response: Any) -> Verdict:
+        """Judge the learner's response, save the verdict, refresh the score; return the verdict."""
+        verdict = judge(self.item, response, progress.get(self.item["id"]))
+        progress.save(self.item, verdict)
         self.show_saved()
         self.on_change()
+        return verdict
 
     def show_saved(self) -> None:
         """Say what was saved for this item earlier (survives a reopened notebook)."""
@@ -142,7 +137,8 @@ class ItemWidget:
         if not saved.get("answered"):
             self.status.value = ""
             return
-        verdict = {True: "correct", False: "not correct yet", None: "answered"}[saved.get("correct")]
+        verdict = ({True: "correct", False: "not correct yet", None: "answered"}[saved.get("correct")]
+                   if scored(self.item) else "answered")
         response = saved.get("response")
         shown = ", ".join(response) if isinstance(response, list) else str(response or "")
         self.status.value = (f"<small>Saved progress: {verdict} after {saved.get('attempts', 1)} "
@@ -166,7 +162,7 @@ class ChoiceWidget(ItemWidget):
     def choose(self, index: int) -> None:
         """The learner picked option `index`."""
         option = self.item["options"][index]
-        right = bool(option.get("correct"))
+        right = self.answer(index).correct
         _mark(self.buttons[index], right)
         letter = LETTERS[index]
         if right:
@@ -179,7 +175,6 @@ class ChoiceWidget(ItemWidget):
             self.buttons[index].disabled = True
             self.say(f"<strong>Not quite: {letter} is wrong.</strong> {inline(option['feedback'])} "
                      "Try another option.")
-        self.save(right, letter)
 
     def _explain(self) -> str:
         mistakes = "".join(f"<li>{inline(m)}</li>" for m in self.item.get("mistakes", []))
@@ -205,22 +200,19 @@ class MultiWidget(ItemWidget):
 
     def check(self) -> None:
         """Compare the ticked set with the right set and explain every option."""
-        options = self.item["options"]
         ticked = [box.value for box in self.boxes]
-        right = all(t == bool(o.get("correct")) for t, o in zip(ticked, options, strict=True))
+        verdict = self.answer(ticked)
+        right = verdict.correct
         rows = []
-        for i, (t, o) in enumerate(zip(ticked, options, strict=True)):
-            good = t == bool(o.get("correct"))
+        for i, (t, o, good) in enumerate(zip(ticked, self.item["options"], verdict.marks, strict=True)):
             what = "ticked" if t else "not ticked"
-            verdict = "right" if good else "wrong"
-            rows.append(f"<li>{LETTERS[i]} {what}: {verdict}. {inline(o['feedback'])}</li>")
+            rows.append(f"<li>{LETTERS[i]} {what}: {'right' if good else 'wrong'}. {inline(o['feedback'])}</li>")
         head = "Correct: all options right." if right else "Not quite: some options are wrong."
         why = f"<div>{paragraphs(self.item['explanation'], 'Why:')}</div>" if right else ""
         self.say(f"<strong>{head}</strong><ul>{''.join(rows)}</ul>{why}")
         if right:
             for box in self.boxes:
                 box.disabled = True
-        self.save(right, [LETTERS[i] for i, t in enumerate(ticked) if t])
 
     def retry(self) -> None:
         self.say("")
@@ -243,31 +235,30 @@ class TypedOutputWidget(ItemWidget):
         if tolerance is not None:
             lenient += (", numbers are compared by value" if tolerance == 0
                         else f", numbers may be off by up to {tolerance:g}")
-        saved = progress.get(self.item["id"])
-        # Wrong tries so far, including those saved before the notebook was reopened.
-        self.wrong = saved.get("attempts", 0) if saved.get("correct") is False else 0
         self.inputs = [W.HBox([self.text, self.check_button], layout=W.Layout(width="100%")),
                        W.HTML(f"<small>{lenient}. The printed output is shown after {REVEAL_AFTER} "
                               "wrong tries.</small>")]
+
+    @property
+    def wrong(self) -> int:
+        """Wrong tries so far, including those saved before the notebook was reopened."""
+        return progress.get(self.item["id"]).get("wrong", 0)
 
     def check(self) -> None:
         """Compare the typed output with the real one; show the answer after REVEAL_AFTER misses."""
         if not self.text.value.strip():
             return
-        right = matches(self.text.value, self.item["answer"], self.item.get("tolerance"))
-        if right:
+        verdict = self.answer(self.text.value)
+        if verdict.correct:
             self.say(f"<strong>Correct: that is what it prints.</strong>{answer_html(self.item)}")
+        elif verdict.reveal:
+            self.say(f"<strong>Not quite, {verdict.wrong} wrong tries: here is the answer.</strong>"
+                     f"{answer_html(self.item)}")
         else:
-            self.wrong += 1
-            if self.wrong >= REVEAL_AFTER:
-                self.say(f"<strong>Not quite, {self.wrong} wrong tries: here is the answer.</strong>"
-                         f"{answer_html(self.item)}")
-            else:
-                left = REVEAL_AFTER - self.wrong
-                self.say("<strong>Not quite: the code prints something else.</strong> Run it in your "
-                         f"head line by line and try again; the answer is shown after {left} more "
-                         f"wrong {'try' if left == 1 else 'tries'}.")
-        self.save(right, self.text.value)
+            left = REVEAL_AFTER - verdict.wrong
+            self.say("<strong>Not quite: the code prints something else.</strong> Run it in your "
+                     f"head line by line and try again; the answer is shown after {left} more "
+                     f"wrong {'try' if left == 1 else 'tries'}.")
 
     def retry(self) -> None:
         self.say("")
@@ -314,15 +305,14 @@ class PredictWidget(ItemWidget):
         self._enable(False)
         if self.pick is not None:
             option = self.item["options"][self.pick]
-            right = bool(option.get("correct"))
+            right = self.answer(self.pick).correct
             _mark(self.buttons[self.pick], right)
             head = (f"{'Correct' if right else 'Not quite'}: you locked in {LETTERS[self.pick]}. "
                     f"{inline(option['feedback'])}")
-            response: Any = LETTERS[self.pick]
         else:
-            right, head, response = None, "Locked in. Compare with the answer:", written
+            self.answer(written)
+            head = "Locked in. Compare with the answer:"
         self.say(f"<strong>{head}</strong>{answer_html(self.item)}")
-        self.save(right, response)
 
     def _enable(self, on: bool) -> None:
         for widget in [*self.buttons, self.lock_button, *([self.text] if self.text else [])]:
@@ -370,7 +360,7 @@ class FreeResponseWidget(ItemWidget):
         """Count ticked concepts and save the self-assessment."""
         got = [c for c, box in zip(self.item["checklist"], self.concepts, strict=True) if box.value]
         self.tally_label.value = f"You covered {len(got)} / {len(self.concepts)} concepts."
-        self.save(None, got)
+        self.answer(got)
 
 
 class FlashcardWidget(ItemWidget):
@@ -387,7 +377,7 @@ class FlashcardWidget(ItemWidget):
             self.say("")
             return
         self.say(f"<strong>Back:</strong>{answer_html(self.item)}")
-        self.save(None, "seen")
+        self.answer(None)  # flipped, not rated
 
 
 def item_widget(item: Item, on_change: Callable[[], None] = lambda: None, number: int | None = None,
@@ -443,16 +433,11 @@ class Quiz(_Displayed):
 
     def graded(self) -> list[Item]:
         """The items with a right answer to check (the others are practice, not scored)."""
-        return [i for i in self.items if i["type"] in GRADED or (i["type"] == "predict" and i.get("options"))]
+        return [i for i in self.items if scored(i)]
 
     def score(self) -> tuple[int, int, int, int]:
         """(right first try, right after retrying, scored, answered) from the saved progress."""
-        saved = progress.load()
-        records = [saved.get(i["id"], {}) for i in self.graded()]
-        first = sum(r.get("correct") is True and r.get("first_try") is True for r in records)
-        later = sum(r.get("correct") is True and r.get("first_try") is not True for r in records)
-        answered = sum(bool(saved.get(i["id"], {}).get("answered")) for i in self.items)
-        return first, later, len(records), answered
+        return score(self.items, progress.load())
 
     def update_score(self) -> None:
         """Refresh the score line, saying what it counts."""
@@ -530,11 +515,7 @@ class Deck(_Displayed):
     def mark(self, knew: bool) -> None:
         """Save whether the learner knew this card, then move on."""
         item = self.items[self.index]
-        saved = progress.get(item["id"])
-        attempts = saved.get("attempts", 0) + 1
-        progress.record(item["id"], topic=item["topic"], type="flashcard", answered=True,
-                        correct=knew, attempts=attempts, response="knew" if knew else "learning",
-                        first_try=saved.get("first_try", attempts == 1 and knew))
+        progress.save(item, judge(item, knew, progress.get(item["id"])))
         if self.index < len(self.items) - 1:
             self.go(+1)
         else:
