@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
+import stat
 import sys
+import tempfile
 from collections import Counter
 from pathlib import Path
 
-from .bank import load_bank
+from .bank import bank_dir, load_bank
 from .export import FORMATS, export
 from .progress import progress_path, reset_progress
 from .schema import BankError
@@ -18,10 +21,39 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("export", help="write the whole bank as json, markdown or gift (Moodle)")
     p.add_argument("--format", choices=FORMATS, default="json")
-    p.add_argument("-o", "--output", help="file to write (default: stdout)")
+    p.add_argument("-o", "--output", help="file to write (default: stdout); an existing file is kept "
+                   "unless --force")
+    p.add_argument("--force", action="store_true", help="replace an existing --output file")
     sub.add_parser("validate", help="load the bank, check the schema, print counts")
     sub.add_parser("reset", help="forget this learner's saved quiz progress")
     return parser
+
+
+def write_output(path: Path, text: str, force: bool) -> str | None:
+    """Write `text` to a new file at `path` (or replace a file with `force`); return an error or None."""
+    if path.is_dir():
+        return f"{path} is a folder; give a file name, e.g. -o {path / 'bank.json'}."
+    if path.exists() and path.resolve().is_relative_to(bank_dir().resolve()):
+        return f"{path} is part of the question bank; export somewhere else."
+    if not (force and path.exists()):
+        try:  # "x" creates the file or fails: an existing file is never opened for writing
+            out = open(path, "x", encoding="utf-8")
+        except FileExistsError:
+            return f"{path} already exists; pass --force to replace it, or choose another -o FILE."
+        with out:
+            out.write(text)
+        return None
+    # Replace atomically, keeping the old file's permissions: a failed write leaves the old file whole.
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, stat.S_IMODE(path.stat().st_mode))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return None
 
 
 def main(argv: list[str]) -> int:
@@ -36,10 +68,11 @@ def main(argv: list[str]) -> int:
         text = export(items, args.format)
         if args.output:
             try:
-                Path(args.output).write_text(text, encoding="utf-8")
+                error = write_output(Path(args.output), text, args.force)
             except OSError as exc:
-                print(f"freezelab quiz: cannot write {args.output}: {exc.strerror}; "
-                      "choose a writable path.", file=sys.stderr)
+                error = f"cannot write {args.output}: {exc.strerror}; choose a writable path."
+            if error:
+                print(f"freezelab quiz: {error}", file=sys.stderr)
                 return 1
             print(f"wrote {len(items)} items to {args.output} ({args.format})", file=sys.stderr)
         else:
