@@ -41,8 +41,9 @@ from torch import nn
 from freezelab.backbones import load_pretrained
 from freezelab.device import describe_device, pick_device, seed_everything
 from freezelab.inspect import count_parameters, trainable_names
+from freezelab.lessons.l03_strategies import BLOCK_LRS, HEAD_LRS, SETUPS, head_run
+from freezelab.plans import train_only
 from freezelab.quiz import show
-from freezelab.strategies import BLOCK_LRS, HEAD_LRS, freeze_all_but, head_run
 
 device = pick_device()
 seed_everything(0)
@@ -141,15 +142,16 @@ print("frozen by module:", [n for n, p in model.named_parameters() if not p.requ
 # a badly chosen learning rate, and often close to full fine-tuning when the new task is near the source.
 # Where to cut, and whether to freeze at all, is measured on validation data (lesson 4).
 #
-# `freeze_all_but` from `freezelab.strategies` is the two-line recipe from section 1 with a list:
+# `train_only` from `freezelab.plans` (the course's freezing API) is the two-line recipe from section 1
+# with a list of what trains:
 
 # %%
 from inspect import getsource
 
-print(getsource(freeze_all_but))
+print(getsource(train_only))
 
 # %% tags=["check-output"]
-model = freeze_all_but(load_pretrained(), ["layer3", "fc"])
+model = train_only(load_pretrained(), ["layer3", "fc"])
 for stage in ("conv1", "bn1", "layer1", "layer2", "layer3", "fc"):
     params = list(model.get_submodule(stage).parameters())
     n_train = sum(p.numel() for p in params if p.requires_grad)
@@ -162,7 +164,7 @@ for stage in ("conv1", "bn1", "layer1", "layer2", "layer3", "fc"):
 # epochs of training the head alone (lesson 5 builds whole schedules on this).
 
 # %% tags=["check-output"]
-model = freeze_all_but(load_pretrained(), ["fc"])
+model = train_only(load_pretrained(), ["fc"])
 print("before:", count_parameters(model))
 model.layer3.requires_grad_(True)
 print("after :", count_parameters(model))
@@ -236,7 +238,7 @@ show(ids=["str-predict-all-params"])
 
 # %% tags=["check-output"]
 torch.manual_seed(0)
-model = freeze_all_but(load_pretrained(5), ["fc"]).to(device)
+model = train_only(load_pretrained(5), ["fc"]).to(device)
 frozen_before = model.layer1.conv1.weight.detach().clone()
 optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=0.01)  # all of them
 x, y = torch.randn(8, 1, 16, 16, device=device), torch.randint(0, 5, (8,), device=device)
@@ -277,6 +279,8 @@ print("tensors with optimizer state:", len(optimizer.state), "of", len(list(mode
 
 # %%
 print("HEAD_LRS =", HEAD_LRS, "  BLOCK_LRS =", BLOCK_LRS)
+for label, setup in SETUPS.items():  # freezelab.lessons.l03_strategies: what this cell and the test run
+    print(f"{label:27} {setup}")
 print(getsource(head_run))
 
 # %% [markdown]
@@ -286,11 +290,7 @@ print(getsource(head_run))
 show(ids=["str-predict-rank"])
 
 # %%
-runs = {
-    "pretrained, head only": head_run("pretrained", ["fc"], lrs=HEAD_LRS, seed=0, device=device),
-    "pretrained, layer3 + head": head_run("pretrained", ["layer3", "fc"], lrs=BLOCK_LRS, seed=0, device=device),
-    "random, head only": head_run("random", ["fc"], lrs=HEAD_LRS, seed=0, device=device),
-}
+runs = {label: head_run(**setup, seed=0, device=device) for label, setup in SETUPS.items()}
 for label, run in runs.items():
     print(f"{label:27} trainable={run.trainable:>6,}  lr={run.lr:<6g} validation={run.val_acc:.1%}  "
           f"test={run.test_acc:.1%}")

@@ -41,10 +41,8 @@ from torch import nn
 from freezelab.backbones import load_pretrained
 from freezelab.data import augment, few_shot, loaders, source_task, target_task
 from freezelab.device import describe_device, pick_device, seed_everything
-from freezelab.experiments import SWEEP_SEEDS, measured, run_sweep
 from freezelab.quiz import flashcards, show
-from freezelab.training import fit, loss_and_accuracy
-from freezelab.transfer import (
+from freezelab.recipes import (
     DESCRIPTIONS,
     LRS,
     PROBE_LRS,
@@ -52,6 +50,8 @@ from freezelab.transfer import (
     plot_comparison,
     summarise,
 )
+from freezelab.sweeps import SWEEP_SEEDS, measured, run_sweep
+from freezelab.training import fit, loss_and_accuracy
 
 device = pick_device()
 generator = seed_everything(0)
@@ -135,8 +135,9 @@ print("trainable parameters:", sum(p.numel() for p in trainable), "of",
 #
 # ## 3. All strategies, compared fairly
 #
-# `freezelab.transfer` runs the same recipe for every strategy: a new head, AdamW, the same shifted-image
-# augmentation. The names say what trains:
+# `freezelab.recipes` trains every strategy the same way: a new head, AdamW, the same shifted-image
+# augmentation. Each strategy is a *plan* (what trains, from `freezelab.plans`), trained in one phase,
+# except `lp_ft`, which trains the head alone first. The names say what trains:
 
 # %%
 for name in ("scratch", "linear_probe", "stem+layer1+head", "layer3+head", "finetune", "lp_ft"):
@@ -162,8 +163,8 @@ print("seeds:", SWEEP_SEEDS)
 # %% [markdown]
 # That is 6 strategies x 3 learning rates x 5 seeds = 90 runs of 40 epochs: a minute or more on a
 # laptop CPU, more than a lesson should spend. The course ran them once with
-# `python -m freezelab.experiments record` (the code is in `freezelab.experiments` and
-# `freezelab.transfer`) and ships every run's numbers; a test re-runs part of them. Below, you re-run one
+# `python -m freezelab.sweeps record` (the code is in `freezelab.sweeps` and `freezelab.recipes`) and
+# ships every run's numbers; a test re-runs part of them. Below, you re-run one
 # yourself to check the record (on a GPU or another CPU the last digit may differ: floating-point sums
 # are not bitwise portable).
 
@@ -179,7 +180,7 @@ plt.show()
 
 # %%
 scratch_lr = acc["scratch", 40]["lr"]
-again = run_sweep("new_digits", seeds=(0,), strategies=("scratch",), lrs={"scratch": (scratch_lr,)},
+again = run_sweep("new_digits", seeds=(0,), recipes=("scratch",), lrs={"scratch": (scratch_lr,)},
                   device=device)
 recorded = [r for r in measured("new_digits") if r.strategy == "scratch" and r.lr == scratch_lr
             and r.seed == 0]

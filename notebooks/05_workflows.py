@@ -23,7 +23,7 @@
 # - run two-phase training: the head first, then everything with a small learning rate;
 # - unfreeze gradually and hand each newly unfrozen stage to the optimizer with `add_param_group`;
 # - give each stage its own learning rate (discriminative / layer-wise learning rates);
-# - measure two things a workflow can damage: the target accuracy, and what the features still know
+# - measure two things a recipe can damage: the target accuracy, and what the features still know
 #   about the source task.
 #
 # Sources: PyTorch docs, `torch.optim` ("Per-parameter options", `Optimizer.add_param_group`);
@@ -40,8 +40,10 @@ from tqdm.auto import tqdm
 from freezelab.backbones import load_pretrained
 from freezelab.data import augment, few_shot, loaders, target_task
 from freezelab.device import describe_device, pick_device, seed_everything
-from freezelab.experiments import WORKFLOWS, discriminative_groups, run_workflow, source_probe
+from freezelab.evaluation import source_probe
+from freezelab.lessons.l05_workflows import EPOCHS, RECIPES, SEEDS, K, run_recipe
 from freezelab.quiz import flashcards, show
+from freezelab.recipes import discriminative_groups
 from freezelab.training import fit, loss_and_accuracy
 
 device = pick_device()
@@ -162,10 +164,12 @@ for depth, names in enumerate([("layer3",), ("layer2",), ("conv1", "bn1", "layer
 print(f"gradual unfreezing, seed 0: test accuracy {loss_and_accuracy(model, data['test'], device)[1]:.3f}")
 
 # %% [markdown]
-# ## 3. Six workflows on the same task
+# ## 3. Six recipes on the same task
 #
-# `freezelab.experiments.run_workflow` runs each recipe with the same data, augmentation and budget
-# (12 epochs, 25 training images), on 3 seeds, and then measures two things:
+# A *recipe* is a plan (what trains) plus an optimizer and phases. `run_recipe` (in
+# `freezelab.lessons.l05_workflows`, which this lesson's claims test re-runs; the recipes themselves are in
+# `freezelab.recipes`) runs each one with the same data, augmentation and budget (12 epochs, 25 training
+# images), on 3 seeds, and then measures two things:
 #
 # - **target accuracy** on the `new_digits` test set (chance is 0.20: five classes);
 # - **source knowledge**: a logistic-regression probe on the backbone's features for the *source* task
@@ -173,9 +177,9 @@ print(f"gradual unfreezing, seed 0: test accuracy {loss_and_accuracy(model, data
 #   knew, this number drops: that is *forgetting*.
 #
 # The learning rates below are fixed by each recipe, not tuned: this experiment asks what a learning
-# rate does, it is not a fair ranking of the workflows (lesson 4 shows how to run one).
+# rate does, it is not a fair ranking of the recipes (lesson 4 shows how to run one).
 #
-# | workflow | what trains | learning rate |
+# | recipe | what trains | learning rate |
 # |---|---|---|
 # | `head_only` | the head | 1e-2 |
 # | `full_small_lr` | everything from the start | 1e-3 |
@@ -188,12 +192,12 @@ print(f"gradual unfreezing, seed 0: test accuracy {loss_and_accuracy(model, data
 show(ids=["wf-predict-large-lr"])
 
 # %%
-grid = [(name, seed) for name in WORKFLOWS for seed in (0, 1, 2)]
-results = [run_workflow(name, k=5, seed=seed, epochs=12, device=device)
-           for name, seed in tqdm(grid, desc="workflow runs")]
+grid = [(name, seed) for name in RECIPES for seed in SEEDS]
+results = [run_recipe(name, k=K, seed=seed, epochs=EPOCHS, device=device)
+           for name, seed in tqdm(grid, desc="recipe runs")]
 summary = {}
-for name in WORKFLOWS:
-    runs = [r for r in results if r.workflow == name]
+for name in RECIPES:
+    runs = [r for r in results if r.recipe == name]
     summary[name] = (sum(r.test_acc for r in runs) / len(runs), sum(r.source_acc for r in runs) / len(runs))
     per_seed = ", ".join(f"{r.test_acc:.2f}" for r in runs)
     print(f"{name:<15} target accuracy {summary[name][0]:.3f} (seeds: {per_seed})   "
@@ -206,7 +210,7 @@ for name, (target, source) in summary.items():
     ax.scatter(source, target, s=50)
     ax.annotate(name, (source, target), textcoords="offset points", xytext=(5, 3), fontsize=8)
 ax.set(xlabel="source-task probe accuracy (kept knowledge)", ylabel="target test accuracy",
-       title="fine-tuning workflows: learn the new, keep the old")
+       title="fine-tuning recipes: learn the new, keep the old")
 ax.grid(alpha=0.3)
 plt.show()
 
@@ -216,15 +220,15 @@ plt.show()
 # - **A large learning rate wrecks the target.** `full_large_lr` (1e-1 for everything) ended near chance
 #   on `new_digits` on every seed: the steps were too big for the network to learn the new task at all.
 # - **It did not wreck the source probe.** Its features still separate digits 0-4 well; the probe lost
-#   only a few points, the most of any workflow but far from a collapse. Read the table the right way
+#   only a few points, the most of any recipe but far from a collapse. Read the table the right way
 #   round: the damage is on the task being trained, not (mostly) on the old one.
 # - **Head first, or a small learning rate, keeps the source probe where it was.** `two_phase` ended with
 #   the same source probe as `full_small_lr` (within a point or two), and `head_only`, which never
 #   touches the backbone, kept it exactly.
-# - **The target column is noisy.** With 25 images and 12 epochs, single runs of the careful workflows
+# - **The target column is noisy.** With 25 images and 12 epochs, single runs of the careful recipes
 #   swing by tens of points between seeds (look at the per-seed numbers; one two-phase run ended near
 #   chance). No ranking among them is supported by these runs, and the learning rates were not tuned
-#   for each workflow, so this is not the experiment to pick a winner from.
+#   for each recipe, so this is not the experiment to pick a winner from.
 
 # %% [markdown]
 # ## Check yourself

@@ -43,8 +43,9 @@ from torch import nn
 from freezelab.backbones import load_pretrained
 from freezelab.data import loaders, target_task
 from freezelab.device import describe_device, pick_device, seed_everything
+from freezelab.lessons.l06_pitfalls import DRIFT_SETUPS, TASK, drift_run
+from freezelab.plans import frozen_bn_to_eval, train_only
 from freezelab.quiz import show
-from freezelab.strategies import drift_run, freeze_all_but, frozen_bn_to_eval
 from freezelab.training import fit
 
 device = pick_device()
@@ -72,7 +73,7 @@ batch = task.x_train[:64].to(device)
 show(ids=["pit-predict-bn-forward"])
 
 # %% tags=["check-output"]
-model = freeze_all_but(load_pretrained(), ["fc"]).to(device)
+model = train_only(load_pretrained(), ["fc"]).to(device)
 stats_before = model.bn1.running_mean.clone()
 model.train()
 model(batch)
@@ -97,7 +98,7 @@ print(getsource(frozen_bn_to_eval))
 # %% tags=["check-output"]
 def bn_drift(**fit_kwargs) -> bool:
     """Train the head for one epoch; did the frozen stem's running statistics move?"""
-    model = freeze_all_but(load_pretrained(), ["fc"]).to(device)
+    model = train_only(load_pretrained(), ["fc"]).to(device)
     model.eval()  # looks like the fix... but fit() calls model.train() every epoch
     before = model.bn1.running_mean.clone()
     optimizer = torch.optim.Adam(model.fc.parameters(), lr=1e-3)
@@ -129,7 +130,7 @@ def to_frozen_bn(module: nn.Module) -> nn.Module:
 # %% tags=["check-output"]
 model = load_pretrained().to(device).eval()
 reference = model(batch)
-model = to_frozen_bn(freeze_all_but(model, ["fc"]))
+model = to_frozen_bn(train_only(model, ["fc"]))
 model.train()
 stats_before = model.bn1.running_mean.clone()
 model(batch)  # a forward pass in train mode
@@ -143,8 +144,9 @@ print("BatchNorm parameters left:", sum(isinstance(m, nn.BatchNorm2d) for m in m
 #
 # We train only a new head on 10 inverted images per class (the backbone frozen), then read the
 # backbone out with its **original** digits-0–4 head on the original source task. A truly frozen
-# backbone must still score what it scored before. (`drift_run` in `freezelab.strategies`; 15 steps of
-# SGD with momentum.)
+# backbone must still score what it scored before. (`drift_run` and the three set-ups, `DRIFT_SETUPS`,
+# live in `freezelab.lessons.l06_pitfalls`, which this lesson's claims test re-runs; 15 steps of SGD with
+# momentum.)
 #
 # **Commit to your answer:** how much source accuracy does a frozen backbone lose if its BatchNorm layers
 # stay in train mode?
@@ -153,11 +155,8 @@ print("BatchNorm parameters left:", sum(isinstance(m, nn.BatchNorm2d) for m in m
 show(ids=["pit-predict-bn-source"])
 
 # %%
-runs = {
-    "frozen, BN in eval mode": drift_run(True, bn_eval=True, task_name="inverted", seed=0, device=device),
-    "frozen, BN in train mode": drift_run(True, bn_eval=False, task_name="inverted", seed=0, device=device),
-    "not frozen (lr 0.05)": drift_run(False, bn_eval=False, task_name="inverted", seed=0, device=device),
-}
+runs = {label: drift_run(**setup, task_name=TASK, seed=0, device=device)
+        for label, setup in DRIFT_SETUPS.items()}
 for label, r in runs.items():
     print(f"{label:26} source accuracy {r['source_before']:.1%} -> {r['source_after']:.1%}   "
           f"target accuracy {r['target_acc']:.1%}")
@@ -198,7 +197,7 @@ plt.show()
 # without noticing. Put only the frozen BN layers in eval mode.
 
 # %% tags=["check-output"]
-model = freeze_all_but(load_pretrained(), ["fc"]).to(device)
+model = train_only(load_pretrained(), ["fc"]).to(device)
 model.eval()
 print("after model.eval(): dropout active =", model.dropout.training)
 print("two forward passes identical:", torch.equal(model(batch), model(batch)))
@@ -222,7 +221,7 @@ show(ids=["pit-predict-stale-optimizer"])
 
 # %% tags=["check-output"]
 torch.manual_seed(0)
-model = freeze_all_but(load_pretrained(), ["fc"]).to(device)
+model = train_only(load_pretrained(), ["fc"]).to(device)
 optimizer = torch.optim.Adam(model.fc.parameters(), lr=1e-3)  # built while only fc trains
 targets = task.y_train[:64].to(device)
 

@@ -36,7 +36,7 @@ from sklearn.metrics import confusion_matrix, f1_score, precision_score, recall_
 
 from freezelab.data import loaders, target_task
 from freezelab.device import describe_device, pick_device, seed_everything
-from freezelab.experiments import (
+from freezelab.evaluation import (
     confusion_counts,
     feature_task,
     fraud_data,
@@ -45,6 +45,7 @@ from freezelab.experiments import (
     leakage_study,
     overfit_head,
 )
+from freezelab.lessons.l08_evaluation import FRAUD_SEED, LEAKAGE, MORE_LABELS, OVERFIT, TASK
 from freezelab.quiz import flashcards, show
 from freezelab.training import evaluate, plot_confusion, plot_history
 
@@ -60,7 +61,7 @@ print(describe_device())
 # once (the caching trick from lesson 7) and all the training in this lesson takes seconds.
 
 # %%
-features = feature_task(target_task("new_digits"), device=device)
+features = feature_task(target_task(TASK), device=device)
 print(features)
 
 # %% [markdown]
@@ -72,7 +73,8 @@ print(features)
 show(ids=["ev-predict-overfit"])
 
 # %%
-head_2, history = overfit_head(features, k=2, seed=0, epochs=40)
+print("settings (freezelab.lessons.l08_evaluation):", OVERFIT)
+head_2, history = overfit_head(features, **OVERFIT)
 plot_history(history, title="head, 2 labels per class")
 plt.show()
 best = int(np.argmin(history.val_loss))
@@ -96,7 +98,7 @@ print(f"validation loss was lowest after epoch {best + 1} and then rose from "
 # With ten times more labels, the gap shrinks:
 
 # %%
-head_20, more = overfit_head(features, k=20, seed=0, epochs=40)
+head_20, more = overfit_head(features, **MORE_LABELS)
 gap_2 = history.train_acc[-1] - history.val_acc[-1]
 gap_20 = more.train_acc[-1] - more.val_acc[-1]
 print(f"train-minus-validation gap: {gap_2:.2f} with 2 labels per class, {gap_20:.2f} with 20")
@@ -182,7 +184,7 @@ print(f"test transactions: {len(y_test)}, fraudulent: {int(y_test.sum())}")
 print(f"accuracy of 'always legit': {np.mean(y_test == 0):.3f}")
 
 # %%
-scores = fraud_models(seed=0)
+scores = fraud_models(seed=FRAUD_SEED)
 print(f"{'model':<19} accuracy  precision  recall    F1")
 for name, s in scores.items():
     print(f"{name:<19} {s['accuracy']:8.3f} {s['precision']:10.3f} {s['recall']:7.3f} {s['f1']:6.3f}")
@@ -210,7 +212,7 @@ for name, s in scores.items():
 # for fresh data from production that no one looked at.
 
 # %%
-leaks = leakage_study(features, k=3, seeds=tuple(range(8)), test_size=100)
+leaks = leakage_study(features, **LEAKAGE)
 optimism_test = np.mean([r.test_selected_reported - r.test_selected_fresh for r in leaks])
 optimism_val = np.mean([r.val_selected_reported - r.val_selected_fresh for r in leaks])
 print(f"picked on test: reported {np.mean([r.test_selected_reported for r in leaks]):.3f}, "

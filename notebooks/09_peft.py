@@ -39,17 +39,12 @@ from torch import nn
 
 from freezelab.backbones import load_pretrained
 from freezelab.device import describe_device, pick_device, seed_everything
-from freezelab.experiments import SWEEP_SEEDS, measured, run_sweep
-from freezelab.peft import (
-    METHODS,
-    add_lora,
-    build,
-    lora_weight_change,
-    train_method,
-    trainable_count,
-)
+from freezelab.lessons.l09_peft import METHODS, SWEEP, train_for_inspection
+from freezelab.peft import add_lora, lora_weight_change
+from freezelab.plans import build_model, trainable_count
 from freezelab.quiz import flashcards, show
-from freezelab.transfer import format_summary, summarise
+from freezelab.recipes import format_summary, summarise
+from freezelab.sweeps import SWEEP_SEEDS, measured, run_sweep
 
 device = pick_device()
 seed_everything(0)
@@ -144,6 +139,11 @@ print("merged layer matches:", torch.allclose(lora.merged()(x), lora(x), atol=1e
 # `B`; from then on both learn. (If both started at zero, neither would ever move.) After training, the
 # update can be merged into the weight, so a LoRA model is exactly as fast as the original at inference.
 #
+# Why write `LoRALinear` here when `freezelab.peft` has one? This one is the paper's notation on the page:
+# `A` and `B` are bare parameters and `merged()` folds the update in. The package's layer (used by
+# `add_lora` below and by lesson 11) computes the same thing with `A` and `B` as bias-free `nn.Linear`
+# sublayers, so that it matches its convolution twin `LoRAConv2d`; the two are interchangeable.
+#
 # For a convolution the same idea uses two convolutions: `A` is a k x k conv from the input channels
 # down to `r` channels, `B` a 1 x 1 conv from `r` up to the output channels, zero-initialised.
 # `freezelab.peft.add_lora` wraps every conv of the backbone that way (the head is left as a normal,
@@ -167,7 +167,7 @@ print(type(adapted.layer2.conv1).__name__, "wraps", type(adapted.layer2.conv1.ba
 # Every method below trains the head; they differ in what else they unfreeze or add.
 
 # %% tags=["check-output"]
-counts = {method: trainable_count(build(method, num_classes=5)) for method in METHODS}
+counts = {method: trainable_count(build_model(method, num_classes=5)) for method in METHODS}
 total = counts["finetune"]
 for method, n in counts.items():
     print(f"{method:<13} {n:>7,} trainable  ({100 * n / total:5.2f}% of the network)")
@@ -184,7 +184,7 @@ for method, n in counts.items():
 #
 # That is 75 training runs of 40 epochs each (every run is also evaluated after 20; the linear probe,
 # `layer3+head` and full fine-tuning are the very runs of lesson 4), a minute or more on a laptop CPU,
-# so the course ran them once with `python -m freezelab.experiments record` and ships every run's
+# so the course ran them once with `python -m freezelab.sweeps record` and ships every run's
 # numbers. The cell after the table re-runs one of them to show that the record is what the code
 # gives.
 
@@ -192,7 +192,7 @@ for method, n in counts.items():
 show(ids=["peft-predict-bitfit"])
 
 # %%
-rows = sorted(summarise(measured("peft")), key=lambda r: (r["epochs"], METHODS.index(r["strategy"])))
+rows = sorted(summarise(measured(SWEEP)), key=lambda r: (r["epochs"], METHODS.index(r["strategy"])))
 print(format_summary(rows))
 best = {(r["strategy"], r["epochs"]): r for r in rows}
 
@@ -214,8 +214,8 @@ plt.show()
 
 # %%
 lora_lr = best["lora", 20]["lr"]
-again = run_sweep("peft", seeds=(0,), strategies=("lora",), lrs={"lora": (lora_lr,)}, device=device)
-recorded = [r for r in measured("peft") if r.strategy == "lora" and r.lr == lora_lr and r.seed == 0]
+again = run_sweep(SWEEP, seeds=(0,), recipes=("lora",), lrs={"lora": (lora_lr,)}, device=device)
+recorded = [r for r in measured(SWEEP) if r.strategy == "lora" and r.lr == lora_lr and r.seed == 0]
 for new, old in zip(again, recorded, strict=True):
     print(f"LoRA, lr {lora_lr:.0e}, seed 0, {new.epochs} epochs: test accuracy now {new.test_acc:.3f}, "
           f"recorded {old.test_acc:.3f}")
@@ -245,8 +245,8 @@ for new, old in zip(again, recorded, strict=True):
 # next to how far full fine-tuning moved each weight (`||W_after - W_before|| / ||W_before||`).
 
 # %%
-lora_model = train_method("lora", seed=0, epochs=20, lr=lora_lr, device=device)
-full_model = train_method("finetune", seed=0, epochs=20, lr=best["finetune", 20]["lr"], device=device)
+lora_model = train_for_inspection("lora", lr=lora_lr, device=device)  # seed 0, 20 epochs
+full_model = train_for_inspection("finetune", lr=best["finetune", 20]["lr"], device=device)
 before = load_pretrained().state_dict()
 after = {key: value.cpu() for key, value in full_model.state_dict().items()}
 for name, change in lora_weight_change(lora_model).items():

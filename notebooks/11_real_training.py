@@ -54,8 +54,8 @@ from freezelab import audit
 from freezelab.backbones import TinyResNet, load_pretrained
 from freezelab.data import target_task
 from freezelab.device import seed_everything
+from freezelab.plans import frozen_bn_to_eval, train_only, trainable_parameters
 from freezelab.quiz import flashcards, show
-from freezelab.strategies import freeze_all_but, frozen_bn_to_eval, trainable_parameters
 
 seed_everything(0)
 QUESTIONS = ["mcq", "multi", "code-output", "free-response"]  # end-of-lesson quiz: no predictions
@@ -89,7 +89,7 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
 def head_trained() -> tuple[nn.Module, torch.optim.Optimizer]:
     """The pretrained backbone frozen (BatchNorm in eval mode), the head trained for 3 Adam steps."""
     torch.manual_seed(0)
-    model = freeze_all_but(load_pretrained(), ["fc"]).train()
+    model = train_only(load_pretrained(), ["fc"]).train()
     frozen_bn_to_eval(model)
     optimizer = torch.optim.Adam(model.fc.parameters(), lr=1e-3)
     for _ in range(3):
@@ -260,7 +260,7 @@ def forward_checkpointed(model: nn.Module, x: torch.Tensor, use_reentrant: bool)
 
 
 for use_reentrant in (True, False):
-    model = freeze_all_but(load_pretrained(), ["layer2", "layer3", "fc"]).eval()
+    model = train_only(load_pretrained(), ["layer2", "layer3", "fc"]).eval()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         nn.functional.cross_entropy(forward_checkpointed(model, images, use_reentrant), labels).backward()

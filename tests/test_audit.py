@@ -13,7 +13,7 @@ from torch import nn
 from freezelab import audit
 from freezelab.audit import CODES, AuditReport
 from freezelab.backbones import TinyResNet
-from freezelab.strategies import freeze_all_but, frozen_bn_to_eval
+from freezelab.plans import frozen_bn_to_eval, train_only
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -28,7 +28,7 @@ def backward(model: nn.Module) -> None:
 
 
 def test_clean_real_setup_has_no_findings():
-    model = freeze_all_but(TinyResNet(), ["fc"]).train()
+    model = train_only(TinyResNet(), ["fc"]).train()
     frozen_bn_to_eval(model)
     optimizer = torch.optim.AdamW(model.fc.parameters(), lr=1e-3)
     model(torch.randn(4, 1, 16, 16)).sum().backward()
@@ -98,7 +98,7 @@ def test_unknown_in_optimizer_after_replacing_the_head():
 
 
 def test_batchnorm_frozen_in_train_mode():
-    model = freeze_all_but(TinyResNet(), ["fc"]).train()
+    model = train_only(TinyResNet(), ["fc"]).train()
     report = audit(model)
     assert report.codes == ["bn-train-mode"]
     assert report.findings[0].names[:2] == ("bn1", "layer1.bn1") and len(report.findings[0].names) == 9

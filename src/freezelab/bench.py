@@ -19,6 +19,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from .device import model_device, resolve_device, synchronize
+
 Batch = tuple[torch.Tensor, torch.Tensor]
 
 
@@ -118,26 +120,12 @@ def _step_fn(model: nn.Module, batch: Batch, device: torch.device) -> Callable[[
     return step
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)  # CUDA kernels are asynchronous: wait before reading the clock
-    elif device.type == "mps":
-        torch.mps.synchronize()
-
-
-def _device(model: nn.Module, device: torch.device | str | None) -> torch.device:
-    if device is not None:
-        return torch.device(device)
-    first = next(model.parameters(), None)
-    return first.device if first is not None else torch.device("cpu")
-
-
 def step_time(model: nn.Module, batch: Batch, plan: Sequence[str] = (), device: torch.device | str | None = None,
               repeats: int = 10, warmup: int = 2) -> StepStats:
     """Time forward + backward + optimizer step with `plan` frozen; median and IQR over `repeats`."""
     if repeats < 1:
         raise ValueError(f"repeats={repeats}: need at least one timed step.")
-    device = _device(model, device)
+    device = resolve_device(device, model_device(model))
     model.to(device)
     times = []
     with _restored(model), applied(model, plan):
@@ -146,10 +134,10 @@ def step_time(model: nn.Module, batch: Batch, plan: Sequence[str] = (), device: 
         for _ in range(warmup):
             step()
         for _ in range(repeats):
-            _sync(device)
+            synchronize(device)
             start = time.perf_counter()
             step()
-            _sync(device)
+            synchronize(device)
             times.append(time.perf_counter() - start)
     return StepStats.from_times(times)
 
@@ -157,7 +145,7 @@ def step_time(model: nn.Module, batch: Batch, plan: Sequence[str] = (), device: 
 def saved_activation_bytes(model: nn.Module, batch: Batch, plan: Sequence[str] = (),
                            device: torch.device | str | None = None) -> int:
     """Bytes autograd keeps for backward in one forward pass (de-duplicated, parameters excluded)."""
-    device = _device(model, device)
+    device = resolve_device(device, model_device(model))
     model.to(device)
     x, y = (t.to(device) for t in batch)
     storages: dict[int, int] = {}
@@ -183,18 +171,18 @@ def peak_memory(model: nn.Module, batch: Batch, plan: Sequence[str] = (),
     CUDA: peak allocated during the step minus what was allocated before it (activations, gradients,
     optimizer state). Elsewhere: the bytes of tensors saved for backward (`saved_activation_bytes`).
     """
-    device = _device(model, device)
+    device = resolve_device(device, model_device(model))
     if device.type != "cuda":
         return saved_activation_bytes(model, batch, plan, device)
     model.to(device)
     with _restored(model), applied(model, plan):
         model.train()
         step = _step_fn(model, batch, device)
-        torch.cuda.synchronize(device)
+        synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
         before = torch.cuda.memory_allocated(device)
         step()
-        torch.cuda.synchronize(device)
+        synchronize(device)
         peak = torch.cuda.max_memory_allocated(device) - before
     return int(peak)
 
@@ -209,7 +197,7 @@ def compare_plans(model_fn: Callable[[], nn.Module], batch: Batch, plans: dict[s
     """
     from .inspect import count_parameters
 
-    device = torch.device(device) if device is not None else torch.device("cpu")
+    device = resolve_device(device, "cpu")
     model = model_fn().to(device)
     plans = plans if plans is not None else plans_for(model)
     step_time(model, batch, (), device, repeats=1, warmup=2)  # warm allocator and kernel caches once

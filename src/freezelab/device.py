@@ -35,6 +35,29 @@ def pick_device(prefer: str | None = None) -> torch.device:
     return torch.device("cpu")
 
 
+def resolve_device(device: torch.device | str | None = None,
+                   default: torch.device | str | None = None) -> torch.device:
+    """`device` as a `torch.device`; when it is None, `default`, and `pick_device()` when both are None."""
+    if device is None:
+        device = default
+    return torch.device(device) if device is not None else pick_device()
+
+
+def model_device(model: torch.nn.Module) -> torch.device:
+    """The device of a model's first parameter (the CPU for a model without parameters)."""
+    first = next(model.parameters(), None)
+    return first.device if first is not None else torch.device("cpu")
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for queued GPU work on `device` (no-op on the CPU): read a clock only after this."""
+    # CUDA and MPS kernels run asynchronously: without this, a timer measures the queueing, not the work.
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
 def _mps_available() -> bool:
     backend = getattr(torch.backends, "mps", None)
     return bool(backend is not None and backend.is_available())

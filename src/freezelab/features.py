@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import time
-import warnings
 from dataclasses import dataclass
 
 import torch
@@ -16,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .backbones import TinyResNet
-from .device import pick_device
+from .device import resolve_device, synchronize
 
 
 class Features(nn.Module):
@@ -46,18 +45,10 @@ def feature_extractor(model: nn.Module) -> nn.Module:
 def extract_features(backbone: nn.Module, x: torch.Tensor, batch_size: int = 256,
                      device: torch.device | str | None = None) -> torch.Tensor:
     """Run a frozen `backbone` over `x` once (eval mode, no graph); return the features on the CPU."""
-    device = torch.device(device) if device is not None else pick_device()
+    device = resolve_device(device)
     backbone = backbone.to(device).eval()
     chunks = [backbone(x[i:i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)]
     return torch.cat(chunks)
-
-
-def _sync(device: torch.device) -> None:
-    # GPU work is asynchronous: wait for it, or the clock stops before the work is done.
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    elif device.type == "mps":
-        torch.mps.synchronize()
 
 
 def head_epoch(head: nn.Module, x: torch.Tensor, y: torch.Tensor, optimizer: torch.optim.Optimizer,
@@ -103,7 +94,7 @@ def compare_caching(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_clas
                     batch_size: int = 32, seed: int = 0, lr: float = 1e-2,
                     device: torch.device | str | None = None) -> CachingResult:
     """Time one head epoch with the frozen backbone recomputed vs on cached features (same init, order)."""
-    device = torch.device(device) if device is not None else pick_device()
+    device = resolve_device(device)
     backbone = feature_extractor(model).to(device)
     dim = extract_features(backbone, x[:2], device=device).shape[1]
     torch.manual_seed(seed)
@@ -113,39 +104,23 @@ def compare_caching(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_clas
     opt_a = torch.optim.SGD(head_a.parameters(), lr=lr, momentum=0.9)
     opt_b = torch.optim.SGD(head_b.parameters(), lr=lr, momentum=0.9)
 
-    _sync(device)
+    synchronize(device)
     start = time.perf_counter()
     losses_a = head_epoch(head_a, x, y, opt_a, order, batch_size, backbone=backbone)
-    _sync(device)
+    synchronize(device)
     recompute_s = time.perf_counter() - start
 
     start = time.perf_counter()
     cached = extract_features(backbone, x, device=device).to(device)
-    _sync(device)
+    synchronize(device)
     cache_s = time.perf_counter() - start
 
     start = time.perf_counter()
     losses_b = head_epoch(head_b, cached, y, opt_b, order, batch_size)
-    _sync(device)
+    synchronize(device)
     cached_s = time.perf_counter() - start
 
     with torch.no_grad():
         logit_diff = (head_a(cached) - head_b(cached)).abs().max().item()
     loss_diff = max(abs(a - b) for a, b in zip(losses_a, losses_b, strict=True))
     return CachingResult(recompute_s, cached_s, cache_s, loss_diff, logit_diff)
-
-
-def probe_accuracy(model: nn.Module, x_train: torch.Tensor, y_train: torch.Tensor, x_test: torch.Tensor,
-                   y_test: torch.Tensor, device: torch.device | str | None = None) -> float:
-    """Accuracy of a logistic-regression probe on the model's frozen features (how good the features are)."""
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.linear_model import LogisticRegression
-
-    backbone = feature_extractor(model)
-    f_train = extract_features(backbone, x_train, device=device).numpy()
-    f_test = extract_features(backbone, x_test, device=device).numpy()
-    with warnings.catch_warnings():
-        # Badly damaged features can stop lbfgs short of convergence; the score is still the measurement.
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        probe = LogisticRegression(max_iter=2000).fit(f_train, y_train.numpy())
-    return float(probe.score(f_test, y_test.numpy()))

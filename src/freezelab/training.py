@@ -12,7 +12,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from .device import pick_device
+from .device import model_device, resolve_device
 
 
 @dataclass
@@ -62,7 +62,7 @@ def fit(
     that is the place to put frozen BatchNorm layers back in eval mode, or to unfreeze a stage.
     A `scheduler` is stepped after every optimizer step.
     """
-    device = torch.device(device) if device is not None else pick_device()
+    device = resolve_device(device)
     model.to(device)
     history = History()
     bar = tqdm(range(epochs), desc=desc, disable=not progress, leave=False)
@@ -104,7 +104,7 @@ def predict(model: nn.Module, loader: DataLoader, device: torch.device | str | N
 
     The model's train/eval mode is restored afterwards.
     """
-    device = torch.device(device) if device is not None else next(model.parameters()).device
+    device = resolve_device(device, model_device(model))
     was_training = model.training
     model.eval()
     labels, preds, total_loss = [], [], 0.0

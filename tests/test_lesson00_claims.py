@@ -1,43 +1,28 @@
-"""The measured claims lessons 00 and 10 quote from other lessons' functions, checked against the code.
+"""The numbers lesson 00 (and lesson 10's "Which strategy?" section) quote from the recorded sweeps.
 
 Frozen backbone vs full fine-tuning at 10 labels per class: the recorded sweeps `new_digits_k10`,
-`inverted_k10` and `noisy_k10` (`freezelab.measured`; `tests/test_transfer.py` re-runs seed 0 of each).
-Speed and memory: lesson 7's `step_flops` and `saved_activation_bytes`, re-run here. Each test names the
-sentence it protects; the quoted numbers must be the recorded or measured ones, rounded as printed.
+`inverted_k10` and `noisy_k10` (`freezelab.measured`; `tests/test_sweeps.py` re-runs seed 0 of each).
+Lesson 10's quoted speed numbers are checked in `tests/test_lesson10_claims.py`. Each test names the
+sentence it protects; the quoted numbers must be the recorded ones, rounded as printed.
 If one fails, change the experiment or the text, never just the test.
 """
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
-import yaml
+from _claims import cheat_sheet, quiz_item
 
-from freezelab.backbones import load_pretrained
-from freezelab.bench import plans_for, saved_activation_bytes, step_flops
-from freezelab.data import target_task
-from freezelab.experiments import SWEEP_K, measured
-from freezelab.transfer import lr_grid, summarise
+from freezelab.recipes import lr_grid, summarise
+from freezelab.sweeps import SWEEP_K, measured
 
-ROOT = Path(__file__).resolve().parents[1]
 SWEEP = {"new_digits": "new_digits_k10", "inverted": "inverted_k10", "noisy": "noisy_k10"}
 
 
 def at_40_epochs(task: str) -> dict[str, dict]:
     """summarise rows of one k=10 sweep after 40 epochs, by strategy."""
     return {r["strategy"]: r for r in summarise(measured(SWEEP[task])) if r["epochs"] == 40}
-
-
-def quiz_item(item_id: str, path: str = "course_content/quiz/00_course.yaml") -> dict:
-    return next(item for item in yaml.safe_load((ROOT / path).read_text()) if item["id"] == item_id)
-
-
-def cheat_sheet() -> str:
-    """Lesson 10's source with the comment markers and line breaks folded away."""
-    text = (ROOT / "notebooks/10_cheat_sheet.py").read_text()
-    return " ".join(line.removeprefix("#").strip() for line in text.splitlines())
 
 
 @pytest.fixture(scope="module")
@@ -113,29 +98,3 @@ def test_quoted_accuracies_are_the_recorded_ones(rows):
                       for t, label in (("new_digits", "new digits"), ("inverted", "inverted"), ("noisy", "noisy")))
     assert pairs in sheet, pairs
     assert f"the probe still scored {ood['probe']} on clean digits, the fine-tuned network {ood['tuned']}" in sheet
-
-
-# --- lesson 10 ("Speed") and quiz pit-predict-always-faster: lesson 7's counts -----------------------------
-
-def test_quoted_backward_flops_and_saved_memory_are_lesson_7s():
-    """'backward 428 instead of 777 MFLOP, 4.79 instead of 10.14 MiB ... saves their weight gradients'
-    compute (542 MFLOP) but no activation memory (10.14 MiB, as with nothing frozen)'."""
-    task = target_task("new_digits")
-    batch = (task.x_train[:64], task.y_train[:64])  # lesson 7's batch
-    plans = plans_for(load_pretrained(num_classes=5))
-    names = ("none", "first 50%", "last 50%")
-    mflop = {n: f"{step_flops(load_pretrained(num_classes=5), batch, plans[n])[1] / 1e6:.0f}" for n in names}
-    mib = {n: f"{saved_activation_bytes(load_pretrained(num_classes=5), batch, plans[n], 'cpu') / 2**20:.2f}"
-           for n in names}
-    assert mib["last 50%"] == mib["none"] and int(mflop["first 50%"]) < int(mflop["last 50%"]) < int(mflop["none"])
-
-    sheet = cheat_sheet()
-    assert f"backward {mflop['first 50%']} instead of {mflop['none']} MFLOP" in sheet
-    assert f"{mib['first 50%']} instead of {mib['none']} MiB saved for backward" in sheet
-    assert f"weight gradients' compute ({mflop['last 50%']} MFLOP) but no activation memory ({mib['none']} MiB" in sheet
-
-    answer = quiz_item("pit-predict-always-faster", "course_content/quiz/06_pitfalls.yaml")["answer"]
-    assert f"backward work fell from {mflop['none']} to {mflop['first 50%']} MFLOP" in answer
-    assert f"from {mib['none']} to {mib['first 50%']} MiB" in answer
-    assert f"(backward {mflop['last 50%']} MFLOP) but no activation memory (still {mib['none']} MiB)" in answer
-
