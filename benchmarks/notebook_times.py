@@ -12,10 +12,8 @@ from __future__ import annotations
 import json
 import resource
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from record_notebook_outputs import execute, notebook_paths  # noqa: E402
+from tools.record_notebook_outputs import execute, notebook_paths
 
 NOTEBOOK_BUDGET_S = 30.0
 COURSE_BUDGET_S = 180.0

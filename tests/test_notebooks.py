@@ -1,7 +1,7 @@
 """Every lesson notebook: in sync with its jupytext source, committed without outputs, and run by nbval.
 
 Cells tagged `check-output` must print exactly their golden text (notebooks/expected/<slug>.json);
-other cells only have to run without error. Re-record goldens with `python -m tests.record_notebook_outputs`.
+other cells only have to run without error. Re-record goldens with `python -m tools.record_notebook_outputs`.
 """
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ import jupytext
 import nbformat
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from record_notebook_outputs import (  # noqa: E402
+from tools.record_notebook_outputs import (
     NOTEBOOKS,
     RECORD_CMD,
     cell_keys,

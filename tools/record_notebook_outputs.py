@@ -2,8 +2,8 @@
 
 Usage (from the repository root):
 
-    python -m tests.record_notebook_outputs                 # every notebook
-    python -m tests.record_notebook_outputs 01_requires_grad  # just these
+    python -m tools.record_notebook_outputs                 # every notebook
+    python -m tools.record_notebook_outputs 01_requires_grad  # just these
 
 Each notebook is executed top to bottom (nbclient, the current environment's kernel) and the text of
 every code cell tagged `check-output` is written to `notebooks/expected/<slug>.json`. The harness in
@@ -32,7 +32,7 @@ NOTEBOOKS = REPO / "notebooks"
 EXPECTED = NOTEBOOKS / "expected"
 CHECK_TAG = "check-output"
 NBVAL_TAG = "nbval-check-output"
-RECORD_CMD = "python -m tests.record_notebook_outputs"
+RECORD_CMD = "python -m tools.record_notebook_outputs"
 KERNEL = "python3"
 
 
