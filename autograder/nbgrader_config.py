@@ -53,6 +53,16 @@ c.GenerateFeedback.preprocessors = ["nbgrader.preprocessors.GetGrades",
                                     "freezelab.grading.nbplugins.RedactHidden",
                                     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor"]
 
+# formgrader shows the autograded notebook: each free-response answer is followed there by its rubric from
+# rubrics/<assignment>.md (a plain markdown cell: no grade, no score change; RedactHidden keeps it out of
+# feedback). nbgrader's own autograde steps, with that one added before the last check.
+c.InsertRubrics.rubrics_dir = os.path.join(HERE, "rubrics")
+c.Autograde.autograde_preprocessors = [
+    "nbgrader.preprocessors.Execute", "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor", "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades", "nbgrader.preprocessors.AssignLatePenalties",
+    "freezelab.grading.nbplugins.InsertRubrics", "nbgrader.preprocessors.CheckCellMetadata"]
+
 # `freezelab grade` runs autograde with the Execute step replaced (command-line options, see
 # freezelab.grading.nbplugins.AUTOGRADE_STEPS): no kernel runs there. Plain `nbgrader autograde` executes each
 # notebook in a kernel and trusts it: a student's code can change its own verdicts that way.

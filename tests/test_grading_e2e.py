@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import os
+import shutil
 import subprocess
 import sys
 from collections import defaultdict
@@ -24,7 +25,7 @@ from _course import copy_course
 
 from freezelab.grading import check, grade, release
 from freezelab.grading.check import exercise_of
-from freezelab.grading.course import CHECKS_PACKAGE, HIDDEN_BEGIN, SOLUTION_BEGIN
+from freezelab.grading.course import CHECKS_PACKAGE, HIDDEN_BEGIN, SOLUTION_BEGIN, nbgrader
 
 pytestmark = [pytest.mark.nbgrader, pytest.mark.slow]
 
@@ -199,3 +200,97 @@ def test_self_check_and_pytest_route_on_a_sample(e2e, tmp_path, capsys):
 def test_grade_cli_rejects_bad_input(tmp_path, capsys):
     assert grade.main([str(tmp_path / "nothing-here"), "--no-progress"]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- rubrics in formgrader, not in feedback
+
+FREE_ANSWER = "eval() changes how layers behave; requires_grad_(False) is what freezes the backbone."
+
+
+@pytest.fixture(scope="module")
+def rubric_class(tmp_path_factory):
+    """A reference and a blank submission of the first assignment, graded into the course (for formgrader),
+    and graded again in a copy of the course without rubrics/ (the scores to compare with)."""
+    from freezelab.grading.nbplugins import parse_rubrics
+    from freezelab.grading.sandbox import isolation_available
+
+    tmp = tmp_path_factory.mktemp("rubric")
+    course, catalogue = copy_course(tmp)
+    a = catalogue.ASSIGNMENTS[0]
+    rubrics = parse_rubrics((course / "rubrics" / f"{a}.md").read_text())
+    assert rubrics, f"rubrics/{a}.md has no '## <grade_id> (N points)' section"
+    released = catalogue.release_notebook(a)
+    lms = tmp / "lms"
+    lms.mkdir()
+    ref = catalogue.fill_notebook(released, catalogue.reference_answers(a))
+    for cell in ref.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") in rubrics:
+            cell.source = FREE_ANSWER
+    nbformat.write(ref, lms / f"reference_{a}.ipynb")
+    nbformat.write(released, lms / f"blank_{a}.ipynb")
+    bare = tmp / "bare"
+    shutil.copytree(course, bare, ignore=shutil.ignore_patterns("rubrics", "__pycache__"))
+    sandbox = [] if isolation_available()[0] else ["--no-sandbox"]
+    for root, extra in ((course, ["--into-course"]), (bare, [])):
+        assert grade.main([str(lms), "--course", str(root), "--out", str(tmp / f"out_{root.name}"),
+                           "--workers", "1", "--no-progress", *sandbox, *extra]) == 0
+    return dict(tmp=tmp, course=course, a=a, rubrics=rubrics, out=tmp / f"out_{course.name}",
+                bare_out=tmp / f"out_{bare.name}")
+
+
+def test_autograded_notebook_has_each_rubric_after_its_answer_and_scores_are_unchanged(rubric_class):
+    from freezelab.grading.nbplugins import is_rubric_cell
+
+    course, a, rubrics = rubric_class["course"], rubric_class["a"], rubric_class["rubrics"]
+    for student in ("reference", "blank"):
+        nb = nbformat.read(course / "autograded" / student / a / f"{a}.ipynb", as_version=4)
+        gids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells]
+        for gid, (points, text) in rubrics.items():
+            after = nb.cells[gids.index(gid) + 1]
+            assert is_rubric_cell(after) and "nbgrader" not in after.metadata, after
+            assert f"Rubric for `{gid}` ({points} points)" in after.source
+            assert all(line.strip() in after.source for line in text.splitlines()), after.source
+        assert sum(map(is_rubric_cell, nb.cells)) == len(rubrics)
+    # the same grades, cell by cell, as grading without any rubric; the free response awaits the grader
+    assert _cells(rubric_class["out"]) == _cells(rubric_class["bare_out"])
+    free = {(r["student_id"], r["cell"]): r for rows in _cells(rubric_class["out"]).values() for r in rows}
+    assert {free[("reference", gid)]["status"] for gid in rubrics} == {"needs_manual_grade"}
+
+
+def test_feedback_leaves_the_rubric_out(rubric_class, capsys):
+    course, a, tmp = rubric_class["course"], rubric_class["a"], rubric_class["tmp"]
+    fb = tmp / "fb"
+    assert grade.main(["--feedback-only", "--assignment", a, "--course", str(course), "--out", str(fb),
+                       "--allow-ungraded"]) == 0
+    # nbgrader's own "Generate feedback" (formgrader's button) in the course runs RedactHidden too
+    plain = nbgrader(["generate_feedback", a, "--force"], course)
+    assert plain.returncode == 0, plain.stdout[-2000:] + plain.stderr[-2000:]
+    htmls = [*fb.rglob("*.html"), *rubric_class["out"].joinpath("feedback").rglob("*.html"),
+             *(course / "feedback").rglob("*.html")]
+    assert len(htmls) == 6, htmls
+    for html in htmls:
+        text = html.read_text()
+        assert "Rubric for" not in text and "1 point:" not in text, html
+        assert FREE_ANSWER.split(";")[0] in text or "/blank/" in str(html), html
+    assert "Rubric for" in (course / "autograded" / "reference" / a / f"{a}.ipynb").read_text()  # still there
+
+
+def test_formgrader_page_shows_the_rubric_after_the_answer(rubric_class):
+    from nbgrader.api import Gradebook
+    from test_student_path import _get, _serve
+
+    course, a, rubrics = rubric_class["course"], rubric_class["a"], rubric_class["rubrics"]
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        sub_id = gb.find_submission_notebook(a, a, "reference").id
+    (rubric_class["tmp"] / "fg").mkdir()
+    server = _serve(rubric_class["tmp"] / "fg", ["formgrader", "--course", str(course)])
+    lab_ = next(server)
+    try:
+        status, _, page = _get(f"http://{lab_['base']}/formgrader/submissions/{sub_id}/?token={lab_['token']}",
+                               timeout=90)
+    finally:
+        server.close()
+    assert status == 200, page[-2000:]
+    for gid in rubrics:
+        answer, rubric = page.find(FREE_ANSWER.split(";")[0][:20]), page.find(f"Rubric for <code>{gid}</code>")
+        assert 0 <= answer < rubric, (answer, rubric)

@@ -43,6 +43,8 @@ def make_course_folder(root: Path) -> Path:
     (root / "notebooks" / "jupytext.toml").write_text("formats = 'ipynb,py:percent'\n")
     (root / "notebooks" / "expected").mkdir()
     (root / "notebooks" / "expected" / "01_requires_grad.json").write_text("{}")
+    for folder in ("wheels", "requirements"):  # what a bundle's start.py installs from
+        (root / folder).mkdir()
     return root
 
 
@@ -101,9 +103,9 @@ def test_bundle_start_py_opens_the_course_with_freezelab_lab(tmp_path):
     from freezelab.grading import bundle_start
 
     bundle = make_course_folder(tmp_path / "bundle")
-    (bundle / "wheels").mkdir()
+    (bundle / "wheels").mkdir(exist_ok=True)
     (bundle / "wheels" / "freezelab-0.1.0-py3-none-any.whl").write_bytes(b"stand-in")
-    (bundle / "requirements").mkdir()
+    (bundle / "requirements").mkdir(exist_ok=True)
     (bundle / "requirements" / "lock.txt").write_text("")
     (bundle / "start.py").write_text(Path(bundle_start.__file__).read_text())
     venv.create(bundle / ".venv", with_pip=False)
@@ -200,7 +202,7 @@ def test_student_lab_end_to_end(student_lab):
     status, url, _ = _get(f"http://{base}/?token={token}")
     assert status == 200 and url.split("?")[0].endswith("/lab/tree/notebooks/00_start_here.ipynb")
     top = json.loads(_get(f"http://{base}/api/contents/?token={token}")[2])
-    assert {"notebooks", "assignments"} <= {item["name"] for item in top["content"]}
+    assert {item["name"] for item in top["content"]} == {"notebooks", "assignments"}
     lessons = json.loads(_get(f"http://{base}/api/contents/notebooks?token={token}")[2])
     assert sorted(item["name"] for item in lessons["content"]) == ["00_start_here.ipynb",
                                                                    "01_requires_grad.ipynb"]

@@ -29,9 +29,10 @@ NBGRADER_SERVER_EXTENSIONS = ("formgrader", "course_list", "assignment_list", "v
 # and the update check. A student needs none of them (and a course runs offline); the server side is off too.
 ANNOUNCEMENTS_PLUGIN = "@jupyterlab/apputils-extension:announcements"
 # Jupyter's defaults plus what a student need not see: the jupytext twins of the lessons
-# (`00_start_here.py` next to `00_start_here.ipynb`), the checked outputs and jupytext's config.
+# (`00_start_here.py` next to `00_start_here.ipynb`), the checked outputs, jupytext's config, and what a
+# bundle's start.py installs from (the wheel and the lock of tested versions).
 HIDE_GLOBS = ["__pycache__", "*.pyc", "*.pyo", ".DS_Store", "*~",
-              "[0-9][0-9]_*.py", "expected", "jupytext.toml"]
+              "[0-9][0-9]_*.py", "expected", "jupytext.toml", "wheels", "requirements"]
 
 
 def student_config() -> dict[str, dict]:
@@ -185,8 +186,8 @@ def formgrader_main(argv: list[str]) -> int:
         print(f"freezelab formgrader: {exc}", file=sys.stderr)
         return 2
     print(f"formgrader for the course in {root}")
-    # formgrader does not show the rubrics: say where they are (this Lab's file browser has them too)
-    if (root / "rubrics").is_dir():
-        print(f"rubrics of the free-response answers: {root / 'rubrics'} (open one next to formgrader)")
+    if (root / "rubrics").is_dir():  # autograding puts them under each answer; edits show at the next one
+        print(f"rubrics of the free-response answers: {root / 'rubrics'} (shown under each answer in "
+              "formgrader once graded with freezelab grade --into-course)")
     # nbgrader reads nbgrader_config.py from the server's working folder: start it in the course root.
     return run_foreground(lab_command(root, "/formgrader", extra), cwd=root, env=lab_env())

@@ -4,14 +4,20 @@
   no kernel starts and no student code runs. It writes the trusted checker's verdicts as the outputs of the
   test cells (an error output with the checker's message on failure, nothing on success) and the student's
   own captured output on answer cells; nbgrader's SaveAutoGrades then records the scores as usual.
+- `InsertRubrics` puts the rubric of each manually graded answer (rubrics/<assignment>.md of the course) in a
+  plain markdown cell right after the answer in the autograded notebook, which is what formgrader shows
+  while grading. The cell has no nbgrader metadata: it is not a grade cell and changes no score.
 - `RedactHidden` runs in nbgrader's own "Generate feedback": hidden test code and tracebacks never reach the
-  feedback HTML, whoever presses the button.
+  feedback HTML, whoever presses the button, and neither do the rubric cells (a rubric states the model
+  answer, like the solution region it is written in: it stays with the instructor, who can quote from it in
+  the comment that formgrader sends with the grade).
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +33,11 @@ from .course import CHECKS_PACKAGE, HIDDEN_BEGIN, strip_hidden
 # nbgrader autograde's steps under `freezelab grade`: CheckerVerdicts instead of Execute (no kernel starts).
 AUTOGRADE_STEPS = ("freezelab.grading.nbplugins.CheckerVerdicts", "nbconvert.preprocessors.ClearMetadataPreprocessor",
                    "nbgrader.preprocessors.LimitOutput", "nbgrader.preprocessors.SaveAutoGrades",
-                   "nbgrader.preprocessors.AssignLatePenalties", "nbgrader.preprocessors.CheckCellMetadata")
+                   "nbgrader.preprocessors.AssignLatePenalties", "freezelab.grading.nbplugins.InsertRubrics",
+                   "nbgrader.preprocessors.CheckCellMetadata")
+RUBRICS_DIR = "rubrics"  # in the course root: <assignment>.md, one "## <grade_id> (N points)" section per answer
+RUBRIC_KEY = "rubric_for"  # cell.metadata.freezelab[RUBRIC_KEY] = grade_id marks an inserted rubric cell
+_RUBRIC_HEADING = re.compile(r"^## (\S+) \(([\d.]+) points?\)\s*$")
 
 
 def autograde_args(verdicts: Path) -> list[str]:
@@ -136,8 +146,63 @@ class CheckerVerdicts(NbGraderPreprocessor):
         return nb, resources
 
 
+def parse_rubrics(text: str) -> dict[str, tuple[str, str]]:
+    """grade_id -> (points, rubric text) from a rubric file's "## <grade_id> (N points)" sections."""
+    found: dict[str, tuple[str, list[str]]] = {}
+    current = None
+    for line in text.splitlines():
+        heading = _RUBRIC_HEADING.match(line)
+        if heading:
+            current = heading.group(1)
+            found[current] = (heading.group(2), [])
+        elif line.startswith("## "):
+            current = None  # a section that belongs to no answer
+        elif current:
+            found[current][1].append(line)
+    return {gid: (points, "\n".join(lines).strip()) for gid, (points, lines) in found.items()}
+
+
+def rubric_cell(grade_id: str, points: str, text: str, source: str) -> Any:
+    """A markdown cell that shows one answer's rubric to the grader (quoted, so it reads apart from the answer)."""
+    from nbformat.v4 import new_markdown_cell
+
+    head = (f"**Rubric for `{grade_id}` ({points} points)**: for the grader, from `{source}`; "
+            "not part of the student's answer, not in their feedback.")
+    quoted = "\n".join(f"> {line}".rstrip() for line in [head, "", *text.splitlines()])
+    return new_markdown_cell(quoted, metadata={"freezelab": {RUBRIC_KEY: grade_id}})
+
+
+def is_rubric_cell(cell: Any) -> bool:
+    """Whether a cell is one that InsertRubrics added."""
+    return RUBRIC_KEY in (cell.get("metadata", {}).get("freezelab") or {})
+
+
+class InsertRubrics(NbGraderPreprocessor):
+    """Put each manually graded answer's rubric right after it, for formgrader (scores are not touched)."""
+
+    rubrics_dir = Unicode("", help=f"folder of <assignment>.md rubrics (default: {RUBRICS_DIR}/ in the folder "
+                                   "nbgrader runs in, the course root)").tag(config=True)
+
+    def preprocess(self, nb: Any, resources: dict) -> tuple[Any, dict]:
+        assignment = resources["nbgrader"]["assignment"]
+        path = Path(self.rubrics_dir or RUBRICS_DIR) / f"{assignment}.md"
+        rubrics = parse_rubrics(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        cells = []
+        for cell in nb.cells:
+            if is_rubric_cell(cell):  # one from an earlier pass (or a forged one): replaced below
+                continue
+            cells.append(cell)
+            meta = _meta(cell)
+            gid = meta.get("grade_id")
+            if meta.get("solution") and meta.get("grade") and gid in rubrics:
+                cells.append(rubric_cell(gid, *rubrics[gid], f"{RUBRICS_DIR}/{path.name}"))
+        nb.cells = cells
+        return nb, resources
+
+
 def redact(nb: Any) -> Any:
-    """Remove hidden test code from a notebook: hidden regions of sources, tracebacks of their errors."""
+    """Remove what a student's feedback must not show: hidden test code, its tracebacks, the rubric cells."""
+    nb.cells = [cell for cell in nb.cells if not is_rubric_cell(cell)]
     for cell in nb.cells:
         if cell.cell_type != "code" or HIDDEN_BEGIN not in cell.source:
             continue
