@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from freezelab.device import describe_device, pick_device, seed_everything
+from freezelab.device import (
+    describe_device,
+    model_device,
+    pick_device,
+    resolve_device,
+    seed_everything,
+    synchronize,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -61,3 +68,26 @@ def test_seed_everything_reproduces_all_generators():
     assert draws(7) == draws(7)
     assert draws(7) != draws(8)
     assert torch.are_deterministic_algorithms_enabled()
+
+
+def test_resolve_device_takes_the_argument_then_the_default_then_the_pick(monkeypatch):
+    monkeypatch.setenv("FREEZELAB_DEVICE", "cpu")
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device(torch.device("meta"), default="cpu") == torch.device("meta")
+    assert resolve_device(None, default="meta") == torch.device("meta")
+    assert resolve_device() == pick_device() == torch.device("cpu")
+
+
+def test_model_device_and_synchronize_on_the_cpu():
+    assert model_device(torch.nn.Linear(2, 2).to("meta")) == torch.device("meta")
+    assert model_device(torch.nn.ReLU()) == torch.device("cpu"), "no parameters: the CPU"
+    synchronize(torch.device("cpu"))  # nothing queued on the CPU: returns at once
+
+
+def test_synchronize_waits_for_the_accelerator_it_is_given(monkeypatch):
+    calls = []
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: calls.append(("cuda", device)))
+    monkeypatch.setattr(torch.mps, "synchronize", lambda: calls.append(("mps", None)))
+    synchronize(torch.device("cuda", 1))
+    synchronize(torch.device("mps"))
+    assert calls == [("cuda", torch.device("cuda", 1)), ("mps", None)]
