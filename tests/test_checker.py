@@ -130,7 +130,7 @@ def fine():
 """, ["hang", "fine"], call_timeout=2)
     try:
         s.begin("hang")
-        with pytest.raises(AnswerStopped, match="more than 2 s"):
+        with pytest.raises(AnswerStopped, match="more than 2 s, the time limit of one answer"):
             s.answer("hang")()
         with pytest.raises(AnswerStopped, match="remaining checks were not run"):
             s.answer("hang")()  # never run twice
@@ -138,6 +138,23 @@ def fine():
         assert s.answer("fine")() == 1  # a fresh child for the next answer
     finally:
         s.close()
+
+
+def test_the_reason_names_the_limit_that_stopped_it(launcher):
+    """A call cut short by the whole submission's deadline says so, with that limit, not the answer's."""
+    import time
+
+    code = "def hang():\n    while True:\n        pass\ndef fine():\n    return 1\n"
+    s = session(launcher, code, ["hang", "fine"], call_timeout=120, deadline=time.monotonic() + 8, timeout=8)
+    try:
+        s.begin("hang")
+        with pytest.raises(AnswerStopped) as stopped:
+            s.answer("hang")()
+        assert "the whole submission ran for more than 8 s, its time limit" in str(stopped.value)
+        assert "120" not in str(stopped.value)
+    finally:
+        s.close()
+    assert str(checker.TimeLimit(60)) == "it ran for more than 60 s, the time limit of one answer (killed)"
 
 
 def test_a_cell_that_ignores_alarms_is_killed_once(launcher):

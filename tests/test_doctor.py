@@ -93,6 +93,22 @@ def test_isolation_line_says_available_or_the_fix(monkeypatch, capsys):
     assert "NOTE     grading sandbox" in capsys.readouterr().out
 
 
+def test_grading_limits_say_cgroup_version_or_rlimits_only_and_seccomp():
+    found = doctor.check_grading_limits()
+    assert found.name == "grading limits" and found.detail.startswith(("cgroup v2: ", "cgroup v1: ", "rlimits only"))
+    assert "seccomp" in found.detail and "\n" not in found.line()
+    v1 = doctor.check_grading_limits(lambda: ("cgroup v1", "cgroup v1: memory and pids capped per submission"),
+                                     lambda: "seccomp deny-list (aarch64)")
+    assert v1.ok and v1.line().startswith("OK") and "cgroup v1" in v1.detail and "aarch64" in v1.detail
+    rlimits = doctor.check_grading_limits(lambda: ("rlimits", "rlimits only, memory capped per process"),
+                                          lambda: "seccomp deny-list (x86_64)")
+    assert not rlimits.ok and not rlimits.problem and rlimits.line().startswith("NOTE")
+    assert "Delegate=yes" in rlimits.fix and "rlimits only" in rlimits.detail
+    off = doctor.check_grading_limits(lambda: ("cgroup v2", "cgroup v2: memory and pids capped per submission"),
+                                      lambda: "seccomp off (no filter for riscv64)")
+    assert not off.ok and "seccomp off (no filter for riscv64)" in off.line() and "x86_64 and aarch64" in off.fix
+
+
 def test_missing_package_is_a_problem():
     check = doctor.check_package("surely-not-installed-freezelab-xyz")
     assert not check.ok and check.line().startswith("PROBLEM") and "fix:" in check.line()

@@ -229,3 +229,130 @@ sock.sendall(json.dumps({{'value': ropkg.VALUE, 'weights': open({str(weights)!r}
                 assert not found["left"]
         assert (lib / "ropkg" / "__init__.py").read_text() == "VALUE = 'imported from under /tmp'\n"
         assert weights.read_bytes() == b"checkpoint" and sorted(os.listdir(root)) == ["deep", "weights.bin"]
+
+
+TREE = Limits(memory_bytes=192 * 2**20, cpu_seconds=20, max_processes=16, file_size_bytes=2**20,
+              output_bytes=4096, scratch_bytes=16 * 2**20)
+# four processes that each touch 96 MiB: every one under the per-process rlimit (192 MiB), 384 MiB together
+FOUR_HOGS = """
+import os, time
+pids = []
+for _ in range(4):
+    pid = os.fork()
+    if pid == 0:
+        block = bytearray(96 * 2**20)
+        for i in range(0, len(block), 4096):
+            block[i] = 1
+        time.sleep(20)
+        os._exit(0)
+    pids.append(pid)
+for pid in pids:
+    os.waitpid(pid, 0)
+print('all four held their memory')
+"""
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_several_processes_together_hit_the_tree_memory_limit(mode):
+    """Each process stays under its rlimit; together they exceed the cgroup's cap and the whole tree is killed."""
+    if mode == "isolated":
+        isolation_or_skip()
+    kind, why = sandbox.tree_limits()
+    if kind == "rlimits":
+        pytest.skip(f"no cgroup can be created here: {why}")
+    with Zygote(limits=TREE, isolate=mode == "isolated", preload=()) as z:
+        assert z.cgroups is not None, z.cgroup_note
+        outcome, _ = run(z, FOUR_HOGS, timeout=30)
+        assert outcome.reason == "memory", outcome
+        assert outcome.detail == "memory limit (192 MiB for all its processes together) exceeded"
+        assert b"all four held" not in outcome.output and outcome.wall_seconds < 20
+        assert outcome.tree_peak_bytes > 128 * 2**20
+        fine, _ = run(z, "block = bytearray(64 * 2**20)\nprint('ok')")  # the next child gets a fresh cap
+        assert fine.reason == "ok" and 64 * 2**20 <= fine.tree_peak_bytes < TREE.memory_bytes
+        bases = list(z.cgroups.bases.values())
+        assert not [f for b in bases for f in b.iterdir() if f.is_dir()]  # each child's cgroup is removed after it
+    assert not any(b.exists() for b in bases)  # and the grader's own folder when the sandbox closes
+
+
+def test_without_cgroups_the_memory_limit_is_per_process():
+    with Zygote(limits=TREE, isolate=False, preload=(), cgroups=False) as z:
+        assert z.cgroups is None
+        outcome, _ = run(z, "bytearray(400 * 2**20)")
+        assert outcome.reason == "memory" and outcome.detail == "memory limit (192 MiB per process) exceeded"
+
+
+def test_seccomp_table_is_chosen_by_architecture(monkeypatch):
+    from freezelab.grading import _zygote
+
+    x86, arm = _zygote.seccomp_program("x86_64"), _zygote.seccomp_program("aarch64")
+    assert x86[1][3] == 0xC000003E and arm[1][3] == 0xC00000B7  # AUDIT_ARCH_X86_64, AUDIT_ARCH_AARCH64
+    tables = _zygote.SECCOMP_TABLES
+    assert set(tables["x86_64"]["denied"]) - set(tables["aarch64"]["denied"]) == {"iopl", "ioperm"}
+    assert set(tables["aarch64"]["denied"]) < set(tables["x86_64"]["denied"])
+    # spot checks against the kernel's tables (the numbers differ between the two)
+    assert tables["aarch64"]["denied"]["ptrace"] == 117 and tables["x86_64"]["denied"]["ptrace"] == 101
+    assert tables["aarch64"]["denied"]["mount"] == 40 and tables["aarch64"]["clone"] == 220
+    for table in tables.values():
+        numbers = list(table["denied"].values())
+        assert len(numbers) == len(set(numbers)) and table["clone"] not in numbers
+    denied = {insn[3] for insn in arm if insn[:3] == (0x15, 0, 1)}
+    assert set(tables["aarch64"]["denied"].values()) <= denied and 101 not in denied  # x86's ptrace is not aarch64's
+    assert _zygote.seccomp_machine("riscv64") is None
+    with pytest.raises(ValueError, match="riscv64"):
+        _zygote.seccomp_program("riscv64")
+    monkeypatch.setattr(_zygote, "MACHINE", "riscv64")
+    assert _zygote.install_seccomp() is False  # no filter rather than a wrong one
+    assert sandbox.seccomp_status() == "seccomp off (no filter for riscv64)"
+    monkeypatch.setattr(_zygote, "MACHINE", "aarch64")
+    assert sandbox.seccomp_status() == "seccomp deny-list (aarch64)"
+
+
+def _fake_cgroup_fs(tmp_path, v2_controllers: str, v1: bool):
+    """A /proc/self and cgroup file systems made of plain folders, as `TreeCgroups.detect` reads them."""
+    proc, fs = tmp_path / "proc", tmp_path / "fs"
+    (proc / "self").mkdir(parents=True)
+    (fs / "unified").mkdir(parents=True)
+    (fs / "unified" / "cgroup.controllers").write_text(v2_controllers + "\n")
+    (fs / "unified" / "cgroup.subtree_control").write_text("\n")
+    mounts = [f"cgroup2 {fs / 'unified'} cgroup2 rw,relatime 0 0"]
+    cgroup = ["0::/"]
+    if v1:
+        for i, name in enumerate(("memory", "pids"), 1):
+            (fs / name / "grader").mkdir(parents=True)
+            mounts.append(f"cgroup {fs / name} cgroup rw,relatime,{name} 0 0")
+            cgroup.append(f"{i}:{name}:/grader")
+    (proc / "self" / "mounts").write_text("\n".join(mounts) + "\n")
+    (proc / "self" / "cgroup").write_text("\n".join(cgroup) + "\n")
+    return proc, fs
+
+
+def test_cgroup_v2_is_preferred_and_v1_is_the_fallback(tmp_path):
+    from freezelab.grading.cgroups import TreeCgroups
+
+    proc, fs = _fake_cgroup_fs(tmp_path / "v2", "cpu memory pids", v1=True)
+    found, detail = TreeCgroups.detect(proc)
+    assert found.version == "v2" and detail.startswith("cgroup v2: ")
+    assert (fs / "unified" / "cgroup.subtree_control").read_text() == "+memory +pids"
+    child = found.create(256 * 2**20, 17)
+    folder = child.folders["memory"]
+    assert folder.parent.name.startswith("freezelab-") and child.folders["pids"] == folder
+    assert (folder / "memory.max").read_text() == str(256 * 2**20) and (folder / "pids.max").read_text() == "17"
+    assert (folder / "memory.swap.max").read_text() == "0" and (folder / "memory.oom.group").read_text() == "1"
+    assert child.procs == [folder / "cgroup.procs"] and not child.oom_killed()
+    (folder / "memory.events").write_text("low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n")
+    (folder / "memory.peak").write_text("268435456\n")
+    assert child.oom_killed() and child.usage().oom_kills == 1 and child.usage().peak_bytes == 256 * 2**20
+
+    proc, fs = _fake_cgroup_fs(tmp_path / "v1", "hugetlb", v1=True)  # this machine: v2 without memory
+    found, detail = TreeCgroups.detect(proc)
+    assert found.version == "v1" and detail.startswith("cgroup v1: ")
+    child = found.create(128 * 2**20, 9)
+    assert child.folders["memory"].parent.parent == fs / "memory" / "grader"
+    assert (child.folders["memory"] / "memory.limit_in_bytes").read_text() == str(128 * 2**20)
+    assert (child.folders["pids"] / "pids.max").read_text() == "9" and len(child.procs) == 2
+    (child.folders["memory"] / "memory.oom_control").write_text("oom_kill_disable 0\nunder_oom 0\noom_kill 2\n")
+    assert child.usage().oom_kills == 2
+
+    proc, fs = _fake_cgroup_fs(tmp_path / "none", "hugetlb", v1=False)
+    found, detail = TreeCgroups.detect(proc)
+    assert found is None and "memory and pids controllers are not available" in detail

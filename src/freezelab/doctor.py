@@ -181,6 +181,28 @@ def check_isolation(probe: Callable[[], tuple[bool, str, str]] | None = None) ->
     return Check("grading sandbox", ok, detail, fix, optional=True)
 
 
+CGROUP_FIX = ("grade as root, or inside a delegated cgroup v2 subtree (for example `systemd-run --user --scope -p "
+              "Delegate=yes freezelab grade ...`); until then each process of a submission gets the memory limit")
+
+
+def check_grading_limits(probe: Callable[[], tuple[str, str]] | None = None,
+                         seccomp: Callable[[], str] | None = None) -> Check:
+    """How a submission's whole process tree is capped (cgroup v2, cgroup v1 or rlimits only), and seccomp."""
+    try:
+        if probe is None or seccomp is None:
+            from .grading.sandbox import seccomp_status, tree_limits
+            probe, seccomp = probe or tree_limits, seccomp or seccomp_status
+        kind, detail = probe()
+        filtered = seccomp()
+    except Exception as exc:  # noqa: BLE001 - a broken probe is a finding, not a crash
+        return Check("grading limits", False, f"cannot probe ({type(exc).__name__}: {exc})", REINSTALL, True)
+    ok = kind != "rlimits" and not filtered.startswith("seccomp off")
+    fixes = [CGROUP_FIX] if kind == "rlimits" else []
+    if filtered.startswith("seccomp off"):
+        fixes.append("the system call filter is built for x86_64 and aarch64 only; see docs/security.md")
+    return Check("grading limits", ok, f"{detail}; {filtered}", "; ".join(fixes), optional=True)
+
+
 def run_checks() -> list[Check]:
     """Every check, in the order they are printed."""
     checks = [check_python()]
@@ -189,7 +211,7 @@ def run_checks() -> list[Check]:
     checks += [check_package(d) for d in ("jupyterlab", "nbgrader", "ipywidgets")]
     checks += [check_device(), check_checkpoint(), check_kernel(),
                check_lab_extension(WIDGETS_EXT, "ipywidgets"), check_lab_extension(NBGRADER_EXT, "nbgrader"),
-               check_nbgrader_server(), check_isolation()]
+               check_nbgrader_server(), check_isolation(), check_grading_limits()]
     return checks
 
 

@@ -1,8 +1,8 @@
 """The warm interpreter behind `sandbox.Zygote`: imports torch once, then forks one child per submission.
 
-Run as `python -m freezelab.grading._zygote CTL_FD CONFIG_JSON` by `sandbox.Zygote.start`, inside bubblewrap
-or as a plain subprocess. It only ever obeys the trusted controller on CTL_FD; student code runs in forked
-children that never hold that socket. Two processes per submission in namespace mode:
+Started by `sandbox.Zygote.start` (`main(CTL_FD, CONFIG_JSON)`, freezelab imported from the controller's
+own source folder), inside bubblewrap or as a plain subprocess. It only ever obeys the trusted controller on
+CTL_FD; student code runs in forked children that never hold that socket. Two processes per submission in namespace mode:
 
     zygote -> P (pid 1 of a new PID namespace, own mount namespace: mounts, reaps) -> S (the student's code)
 
@@ -19,6 +19,7 @@ import ctypes
 import importlib
 import json
 import os
+import platform
 import resource
 import select
 import shutil
@@ -112,24 +113,45 @@ def drop_capabilities() -> None:
 
 # --- seccomp: system calls a graded notebook never needs, most of them kernel attack surface ---
 
-# x86_64 numbers (the only architecture tested; elsewhere the filter is skipped, see docs/security.md)
-DENIED_SYSCALLS = {
-    "ptrace": 101, "process_vm_readv": 310, "process_vm_writev": 311, "pidfd_getfd": 438,
-    "mount": 165, "umount2": 166, "pivot_root": 155, "chroot": 161, "unshare": 272, "setns": 308,
-    "open_tree": 428, "move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432, "fspick": 433,
-    "mount_setattr": 442, "open_by_handle_at": 304, "name_to_handle_at": 303,
-    "bpf": 321, "userfaultfd": 323, "perf_event_open": 298, "keyctl": 250, "add_key": 248, "request_key": 249,
-    "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427,
-    "kexec_load": 246, "kexec_file_load": 320, "init_module": 175, "finit_module": 313, "delete_module": 176,
-    "swapon": 167, "swapoff": 168, "reboot": 169, "acct": 163, "syslog": 103, "quotactl": 179, "iopl": 172,
-    "ioperm": 173, "lookup_dcookie": 212, "vhangup": 153,
+# The filter is written per architecture, from the kernel's system call tables: x86_64
+# (arch/x86/entry/syscalls/syscall_64.tbl) and aarch64 (include/uapi/asm-generic/unistd.h). The numbers from 424
+# on are the same on every architecture. iopl and ioperm exist on x86 only.
+_SHARED = {"pidfd_getfd": 438, "open_tree": 428, "move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432,
+           "fspick": 433, "mount_setattr": 442, "io_uring_setup": 425, "io_uring_enter": 426,
+           "io_uring_register": 427}
+SECCOMP_TABLES = {
+    "x86_64": {
+        "audit_arch": 0xC000003E, "clone": 56, "clone3": 435, "denied": _SHARED | {
+            "ptrace": 101, "process_vm_readv": 310, "process_vm_writev": 311, "mount": 165, "umount2": 166,
+            "pivot_root": 155, "chroot": 161, "unshare": 272, "setns": 308, "open_by_handle_at": 304,
+            "name_to_handle_at": 303, "bpf": 321, "userfaultfd": 323, "perf_event_open": 298, "keyctl": 250,
+            "add_key": 248, "request_key": 249, "kexec_load": 246, "kexec_file_load": 320, "init_module": 175,
+            "finit_module": 313, "delete_module": 176, "swapon": 167, "swapoff": 168, "reboot": 169, "acct": 163,
+            "syslog": 103, "quotactl": 179, "iopl": 172, "ioperm": 173, "lookup_dcookie": 212, "vhangup": 153}},
+    "aarch64": {
+        "audit_arch": 0xC00000B7, "clone": 220, "clone3": 435, "denied": _SHARED | {
+            "ptrace": 117, "process_vm_readv": 270, "process_vm_writev": 271, "mount": 40, "umount2": 39,
+            "pivot_root": 41, "chroot": 51, "unshare": 97, "setns": 268, "open_by_handle_at": 265,
+            "name_to_handle_at": 264, "bpf": 280, "userfaultfd": 282, "perf_event_open": 241, "keyctl": 219,
+            "add_key": 217, "request_key": 218, "kexec_load": 104, "kexec_file_load": 294, "init_module": 105,
+            "finit_module": 273, "delete_module": 106, "swapon": 224, "swapoff": 225, "reboot": 142, "acct": 89,
+            "syslog": 116, "quotactl": 60, "lookup_dcookie": 18, "vhangup": 58}},
 }
-SYS_CLONE, SYS_CLONE3 = 56, 435
+MACHINE = platform.machine()
+_TABLE = SECCOMP_TABLES.get(MACHINE, {"denied": {}, "clone": None, "clone3": None})
+# this machine's numbers (empty / None where no filter is built: the sandbox then says seccomp is off)
+DENIED_SYSCALLS, SYS_CLONE, SYS_CLONE3 = _TABLE["denied"], _TABLE["clone"], _TABLE["clone3"]
 CLONE_NAMESPACES = 0x7E020080  # NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET, NEWTIME
-AUDIT_ARCH_X86_64 = 0xC000003E
+_X32_BIT = 0x40000000  # x86_64's x32 ABI: same audit arch, numbers with this bit set
 _LD, _JEQ, _JGE, _JSET, _RET = 0x20, 0x15, 0x35, 0x45, 0x06  # BPF_LD|W|ABS, BPF_JMP|JEQ|JGE|JSET|K, BPF_RET|K
 _ALLOW, _KILL, _ERRNO = 0x7FFF0000, 0x80000000, 0x00050000
 PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
+
+
+def seccomp_machine(machine: str | None = None) -> str | None:
+    """The architecture whose filter applies on `machine` (default: this one), or None when none is built."""
+    machine = MACHINE if machine is None else machine
+    return machine if machine in SECCOMP_TABLES else None
 
 
 class _Insn(ctypes.Structure):
@@ -140,22 +162,29 @@ class _Prog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_Insn))]
 
 
-def seccomp_program() -> list[tuple[int, int, int, int]]:
-    """The BPF filter: other ABIs killed, DENIED_SYSCALLS -> EPERM, clone3 -> ENOSYS (libc falls back to clone,
-    whose flags can be checked), clone with a namespace flag -> EPERM, everything else allowed."""
-    prog = [(_LD, 0, 0, 4), (_JEQ, 1, 0, AUDIT_ARCH_X86_64), (_RET, 0, 0, _KILL),
-            (_LD, 0, 0, 0), (_JGE, 0, 1, 0x40000000), (_RET, 0, 0, _KILL)]  # x32 system calls
-    for number in sorted(DENIED_SYSCALLS.values()):
+def seccomp_program(machine: str | None = None) -> list[tuple[int, int, int, int]]:
+    """The BPF filter for `machine` (default: this one): other ABIs killed, the denied calls -> EPERM, clone3 ->
+    ENOSYS (libc falls back to clone, whose flags can be checked), clone with a namespace flag -> EPERM, everything
+    else allowed. ValueError for an architecture without a table."""
+    arch = seccomp_machine(machine)
+    if arch is None:
+        raise ValueError(f"no seccomp filter is built for {machine or MACHINE}")
+    table = SECCOMP_TABLES[arch]
+    prog = [(_LD, 0, 0, 4), (_JEQ, 1, 0, table["audit_arch"]), (_RET, 0, 0, _KILL), (_LD, 0, 0, 0)]
+    if arch == "x86_64":
+        prog += [(_JGE, 0, 1, _X32_BIT), (_RET, 0, 0, _KILL)]
+    for number in sorted(table["denied"].values()):
         prog += [(_JEQ, 0, 1, number), (_RET, 0, 0, _ERRNO | 1)]
-    prog += [(_JEQ, 0, 1, SYS_CLONE3), (_RET, 0, 0, _ERRNO | 38),
-             (_JEQ, 0, 3, SYS_CLONE), (_LD, 0, 0, 16), (_JSET, 0, 1, CLONE_NAMESPACES), (_RET, 0, 0, _ERRNO | 1),
-             (_RET, 0, 0, _ALLOW)]
+    # clone's flags are its first argument on both (seccomp_data.args[0] at offset 16)
+    prog += [(_JEQ, 0, 1, table["clone3"]), (_RET, 0, 0, _ERRNO | 38),
+             (_JEQ, 0, 3, table["clone"]), (_LD, 0, 0, 16), (_JSET, 0, 1, CLONE_NAMESPACES),
+             (_RET, 0, 0, _ERRNO | 1), (_RET, 0, 0, _ALLOW)]
     return prog
 
 
 def install_seccomp() -> bool:
     """Load the filter into this process (inherited by all it starts); False where it is not built for."""
-    if os.uname().machine != "x86_64":
+    if seccomp_machine() is None:
         return False
     program = seccomp_program()
     insns = (_Insn * len(program))(*[_Insn(*i) for i in program])
@@ -345,6 +374,19 @@ def _namespace_init(request: dict, sock_fd: int, out_fd: int, status_fd: int, dr
         os._exit(0)
 
 
+def join_cgroups(fds: list[int]) -> None:
+    """Move this process into the cgroup(s) whose cgroup.procs the grader opened; before any student code runs."""
+    try:
+        for fd in fds:
+            os.write(fd, b"0")  # "0": the writing process itself, whatever PID namespace it is in
+    except OSError as exc:  # never run a child without the cap it was meant to have
+        os.write(2, f"sandbox: cannot join the child's cgroup: {exc}\n".encode())
+        os._exit(1)
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
 def run_script(sock: socket.socket) -> None:
     """A generic target: run ./main.py from the scratch folder with the socket as the global `sock`."""
     with open("main.py", encoding="utf-8") as handle:
@@ -363,7 +405,7 @@ class ZygoteServer:
         self.pidns = os.open("/proc/self/ns/pid", os.O_RDONLY)
 
     def spawn(self, request: dict, fds: list[int]) -> None:
-        sock_fd, out_fd = fds
+        sock_fd, out_fd, *cgroup_fds = fds  # then cgroup.procs of the child's own cgroup(s), when it has one
         request["uid"] = CHILD_UID_BASE + int.from_bytes(os.urandom(3), "big") % CHILD_UID_SPAN
         status_r, status_w = os.pipe()
         scratch = SCRATCH if self.mode != "plain" else tempfile.mkdtemp(dir=self.config["scratch_root"])
@@ -376,6 +418,7 @@ class ZygoteServer:
             if self.mode != "plain" and pid != 0:  # back to forking into our own namespace (for the next one)
                 _call(_libc.setns(self.pidns, CLONE_NEWPID), "setns")
         if pid == 0:
+            join_cgroups(cgroup_fds)
             self.ctl.close()
             os.close(status_r)
             prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -383,7 +426,7 @@ class ZygoteServer:
                 os.close(status_w)
                 _run_student(request, sock_fd, out_fd, scratch, "")
             _namespace_init(request, sock_fd, out_fd, status_w, self.mode, self.config["readonly"])
-        for fd in (sock_fd, out_fd, status_w):
+        for fd in (sock_fd, out_fd, status_w, *cgroup_fds):
             os.close(fd)
         self.top, self.pidfd, self.status_r, self.scratch = pid, os.pidfd_open(pid), status_r, scratch
         send_msg(self.ctl, {"ev": "spawned"})

@@ -16,6 +16,7 @@ import argparse
 import builtins
 import contextlib
 import importlib
+import importlib.util
 import io
 import json
 import os
@@ -45,8 +46,9 @@ EXECUTOR = "freezelab.grading.executor:serve"
 CELL_TIMEOUT_S = 60.0  # one answer cell
 CALL_TIMEOUT_S = 120.0  # one call of a student's function (nbgrader's per-cell limit before)
 MAX_RESPAWNS = 6  # a submission whose child keeps dying gets no more fresh children than this
+# the banned helpers are imported in the zygote so the child can refuse them; one that no longer exists is skipped
 PRELOAD = ("torch", "torchvision", "freezelab.backbones", "freezelab.data", "freezelab.training",
-           "freezelab.device", *ex.BANNED_MODULES)
+           "freezelab.device", *(m for m in ex.BANNED_MODULES if importlib.util.find_spec(m) is not None))
 _CHECK_IMPORT = re.compile(rf"^from {CHECKS_PACKAGE}\.(\w+) import (\w+)\s*$", re.M)
 
 
@@ -385,13 +387,30 @@ class Launcher:
         self.close()
 
 
-def _stop_reason(outcome: Any, timed_out: float | None) -> str:
+@dataclass(frozen=True)
+class TimeLimit:
+    """The wall-clock limit that stopped a process: one answer's (cell or call) or the whole submission's."""
+
+    seconds: float
+    whole: bool = False
+
+    def __str__(self) -> str:
+        if self.whole:
+            return f"the whole submission ran for more than {self.seconds:.0f} s, its time limit (killed)"
+        return f"it ran for more than {self.seconds:.0f} s, the time limit of one answer (killed)"
+
+
+STOP_NOW = TimeLimit(0.0)  # kill the child now (it is no longer needed)
+
+
+def _stop_reason(outcome: Any, timed_out: TimeLimit | None) -> str:
     """One line for the student: why their process stopped."""
     if timed_out is not None:
-        return f"it ran for more than {timed_out:.0f} s (killed)"
+        return str(timed_out)
     reason = getattr(outcome, "reason", "crash")
     if reason == "memory":
-        return "it used more memory than allowed (killed)"
+        detail = getattr(outcome, "detail", "")
+        return f"it used more memory than allowed{f' ({detail})' if detail else ''} (killed)"
     if reason == "output-cap":
         return "it printed more output than allowed (killed)"
     if reason == "timeout":
@@ -433,10 +452,11 @@ class Session:
 
     def __init__(self, launcher: Launcher, cells: list[Cell], names: list[str], *,
                  cell_timeout: float = CELL_TIMEOUT_S, call_timeout: float = CALL_TIMEOUT_S,
-                 deadline: float | None = None) -> None:
+                 deadline: float | None = None, timeout: float | None = None) -> None:
         self.launcher, self.cells, self.names = launcher, cells, names
         self.cell_timeout, self.call_timeout = cell_timeout, call_timeout
-        self.deadline = deadline
+        self.deadline = deadline  # time.monotonic() by which the whole submission must be done
+        self.timeout = timeout  # the whole submission's limit in seconds (named when it is what stops a call)
         self.mirror = ex.Mirror(1)
         self.child: Any = None
         self.generation = 0
@@ -448,6 +468,7 @@ class Session:
         self.dead: dict[str, str] = {}  # graded name -> why its checks cannot run any more
         self.current: str | None = None
         self.notes: list[str] = []
+        self.limit_hit = TimeLimit(cell_timeout)
 
     # -- the child's life
     def _left(self, limit: float) -> float:
@@ -456,10 +477,14 @@ class Session:
         return max(0.1, min(limit, self.deadline - time.monotonic()))
 
     def _read(self, limit: float) -> tuple[dict, list[bytearray]]:
-        self.child.sock.settimeout(self._left(limit))
+        left = self._left(limit)
+        # which limit a timeout of this read would be: the answer's own, or what is left of the submission's
+        whole = self.deadline is not None and left < limit
+        self.limit_hit = TimeLimit(self.timeout if whole and self.timeout else limit, whole)
+        self.child.sock.settimeout(left)
         return ex.recv(self.child.sock)
 
-    def _stop(self, timed_out: float | None) -> str:
+    def _stop(self, timed_out: TimeLimit | None) -> str:
         child, self.child = self.child, None
         if child is None:
             return "its process was already stopped"
@@ -504,7 +529,7 @@ class Session:
                     else:
                         raise ex.ProtocolError("unexpected message while loading")
             except TimeoutError:
-                why = self._stop(self.cell_timeout)
+                why = self._stop(self.limit_hit)
                 self._lose_cell(current, f"its cell was stopped: {why}")
             except (ex.ProtocolError, OSError, ValueError, struct.error) as exc:
                 why = self._stop(None)
@@ -543,7 +568,7 @@ class Session:
         if self.child is not None:
             with contextlib.suppress(OSError):
                 self.child.sock.close()
-            self._stop(0.0)
+            self._stop(STOP_NOW)
 
     # -- calls
     def answer(self, name: str) -> Any:
@@ -562,7 +587,7 @@ class Session:
                 ex.send(self.child.sock, {"op": "reset"})
                 self._read(self.call_timeout)
             except (OSError, ex.ProtocolError, TimeoutError):
-                self._stop(0.0)
+                self._stop(STOP_NOW)
 
     def _collect(self, obj: Any, fresh: dict[int, Any], roots: list[int], depth: int = 0) -> None:
         if depth > 20:
@@ -628,12 +653,11 @@ class Session:
         rng = ex.put_tensor(torch.get_rng_state(), blobs)
         request = {"op": "call", "name": fn.name if fn.fn_handle is None else None, "fn": fn.fn_handle,
                    "payload": len(blobs) - 2, "roots": roots, "state": state, "rng": rng}
-        limit = self.call_timeout
         try:
             ex.send(self.child.sock, request, blobs)
-            reply, rblobs = self._read(limit)
+            reply, rblobs = self._read(self.call_timeout)
         except TimeoutError:
-            self._kill_answer(owner, self._stop(limit))
+            self._kill_answer(owner, self._stop(self.limit_hit))
         except (ex.ProtocolError, OSError, ValueError, struct.error):
             self._kill_answer(owner, self._stop(None))
         return self._result(reply, rblobs, fn)
@@ -662,7 +686,7 @@ class Session:
                 return decoder.value(reply.get("value"))
         except (ex.ProtocolError, KeyError, TypeError, ValueError, AttributeError, RuntimeError) as bad:
             # the stream can no longer be trusted to be in step: this child is done
-            self._stop(0.0)
+            self._stop(STOP_NOW)
             owner = self.current or fn.name
             message = (f"the result of {fn.__name__}(...) could not be read back ({type(bad).__name__}: "
                        f"{str(bad)[:200]}). Its remaining checks were not run.")
@@ -769,8 +793,10 @@ def check_notebook(launcher: Launcher, assignment: str, source_nb: Any, submitte
     cells, answers, missing, notes = child_cells(source_nb, submitted)
     _, _, tests = source_roles(source_nb)
     report = Report(notes=list(notes))
-    session = Session(launcher, cells, answers, cell_timeout=cell_timeout, call_timeout=call_timeout,
-                      deadline=time.monotonic() + timeout)
+    # one stuck answer may use at most a third of the submission's time: the others still get theirs
+    share = timeout / 3
+    session = Session(launcher, cells, answers, cell_timeout=min(cell_timeout, share),
+                      call_timeout=min(call_timeout, share), deadline=time.monotonic() + timeout, timeout=timeout)
     session.cell_errors.update(missing)
     try:
         try:

@@ -30,7 +30,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from . import _zygote
-from ._zygote import MEMORY_EXIT, SCRATCH, STAGING, recv_msg, send_msg
+from ._zygote import MEMORY_EXIT, SCRATCH, STAGING, recv_msg, seccomp_machine, send_msg
+from .cgroups import ChildCgroup, TreeCgroups
 
 INSTALL_HINT = ("install bubblewrap (`apt-get install bubblewrap` on Debian/Ubuntu, `dnf install bubblewrap` "
                 "on Fedora), or grade with --no-sandbox")
@@ -42,6 +43,9 @@ PASS_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "FREEZ
 MEMORY_MARKERS = (b"MemoryError", b"can't allocate memory", b"std::bad_alloc", b"Cannot allocate memory")
 MIN_BWRAP = (0, 5)
 KILL_GRACE = 30.0  # seconds for the zygote to report a child it was told to kill
+ZYGOTE_MAIN = ("import sys; sys.path.insert(0, sys.argv[1]); from freezelab.grading._zygote import main; "
+               "sys.exit(main(sys.argv[2:]))")
+OOM_POLL = 0.2  # seconds between looks at a child's cgroup for an OOM kill (then the whole tree is killed)
 
 
 class SandboxError(RuntimeError):
@@ -52,9 +56,12 @@ class SandboxError(RuntimeError):
 class Limits:
     """Per-submission limits (every process of the submission gets the rlimits)."""
 
-    memory_bytes: int = 3 * 2**30  # RLIMIT_DATA, and RLIMIT_AS = what is mapped at fork (torch: ~3.5 GB) + this
+    # the whole tree's memory where a cgroup can be made (see `tree_limits`); always per process too:
+    # RLIMIT_DATA, and RLIMIT_AS = what is mapped at fork (torch: ~3.5 GB) + this
+    memory_bytes: int = 3 * 2**30
     cpu_seconds: int = 600  # RLIMIT_CPU per process
-    max_processes: int = 64  # RLIMIT_NPROC of the child's own uid (never enforced for root: isolate=False as root)
+    # RLIMIT_NPROC of the child's own uid (never enforced for root: isolate=False as root) and its cgroup's pids.max
+    max_processes: int = 64
     file_size_bytes: int = 64 * 2**20  # RLIMIT_FSIZE
     output_bytes: int = 1 * 2**20  # stdout+stderr kept; the rest is dropped and reported as truncated
     scratch_bytes: int = 256 * 2**20  # size of each tmpfs (scratch, /tmp, /dev/shm) in the sandbox
@@ -82,6 +89,8 @@ class Outcome:
     cpu_seconds: float = 0.0  # user+system time of the whole tree
     max_rss_bytes: int = 0  # largest resident set of one process of the tree
     wall_seconds: float = 0.0  # from spawn to the end of the last process
+    detail: str = ""  # for reason "memory": which limit, e.g. "memory limit (3072 MiB, all its processes) exceeded"
+    tree_peak_bytes: int = 0  # peak memory of the whole tree (0 without a cgroup)
 
 
 def _bwrap() -> str | None:
@@ -146,7 +155,25 @@ def isolation_check() -> tuple[bool, str, str]:
         reason = (probe.stderr.strip().splitlines() or [f"exit status {probe.returncode}"])[-1]
         return False, f"bubblewrap cannot create namespaces here ({reason})", USERNS_HINT
     user = "a uid per child" if os.geteuid() == 0 else "user namespace"
-    return True, f"{version}: {user}; pid, net, ipc, uts and mount namespaces", ""
+    return True, f"{version}: {user}; pid, net, ipc, uts and mount namespaces; {seccomp_status()}", ""
+
+
+def seccomp_status() -> str:
+    """One line: which seccomp filter each child gets, or that it is off on this architecture."""
+    arch = seccomp_machine()
+    return f"seccomp deny-list ({arch})" if arch else f"seccomp off (no filter for {_zygote.MACHINE})"
+
+
+def tree_limits() -> tuple[str, str]:
+    """(kind, one line) of how a submission's whole process tree is capped: "cgroup v2", "cgroup v1" or "rlimits".
+
+    Creates (and removes) a cgroup folder of its own to find out; "rlimits" says why no cgroup could be made.
+    """
+    cgroups, detail = TreeCgroups.detect()
+    if cgroups is None:
+        return "rlimits", f"rlimits only, memory capped per process, not per submission ({detail})"
+    cgroups.close()
+    return f"cgroup {cgroups.version}", detail
 
 
 def isolation_available() -> tuple[bool, str]:
@@ -160,8 +187,11 @@ class Zygote:
 
     def __init__(self, *, limits: Limits = Limits(), isolate: bool = True, readonly: Sequence[Path] = (),
                  preload: Sequence[str] = ("torch", "torchvision"), env: Mapping[str, str] | None = None,
-                 start_timeout: float = 300.0, userns: bool | None = None):
+                 start_timeout: float = 300.0, userns: bool | None = None, cgroups: bool = True):
         self.limits, self.isolate, self.preload = limits, isolate, tuple(preload)
+        self.use_cgroups = cgroups  # False: rlimits only, even where a cgroup per child could be made
+        self.cgroups: TreeCgroups | None = None
+        self.cgroup_note = "cgroups not used"  # how each child's tree is capped (or why it is not)
         self.userns = os.geteuid() != 0 if userns is None else userns  # root: children get uids of their own
         self.readonly = [Path(p).resolve() for p in readonly]
         self.extra_env = dict(env or {})
@@ -203,7 +233,9 @@ class Zygote:
         return paths
 
     def _argv(self, fd: int, config: str) -> list[str]:
-        command = [sys.executable, "-I", "-B", "-m", "freezelab.grading._zygote", str(fd), config]
+        # -I: no environment variables, no user site; the freezelab imported is this one (not another install)
+        src = str(Path(_zygote.__file__).resolve().parents[2])
+        command = [sys.executable, "-I", "-B", "-c", ZYGOTE_MAIN, src, str(fd), config]
         if not self.isolate:
             return command
         binds, parents = [], set()
@@ -225,6 +257,8 @@ class Zygote:
                 raise SandboxError(why)
         else:
             self._scratch_root = tempfile.mkdtemp(prefix="freezelab-scratch-")
+        if self.use_cgroups:
+            self.cgroups, self.cgroup_note = TreeCgroups.detect()
         config = {"mode": self.mode, "preload": list(self.preload), "scratch_root": self._scratch_root,
                   "readonly": [str(p) for p in self._readonly_paths()] if self.isolate else []}
         ours, theirs = socket.socketpair()
@@ -280,31 +314,47 @@ class Zygote:
             raise SandboxError("the sandbox is not started: call start() first")
         if self._child is not None and self._child._outcome is None:
             raise SandboxError("a child is still running: wait() for it or kill() it first")
+        cgroup, cgroup_fds = self._child_cgroup()
         ours, theirs = socket.socketpair()
         out_r, out_w = os.pipe()
         request = {"op": "spawn", "target": target, "limits": asdict(self.limits),
                    "files": {name: base64.b64encode(data).decode() for name, data in files.items()}}
         started = time.monotonic()
         try:
-            self._send(request, (theirs.fileno(), out_w))
+            self._send(request, (theirs.fileno(), out_w, *cgroup_fds))
         finally:
             theirs.close()
-            os.close(out_w)
+            for fd in (out_w, *cgroup_fds):
+                os.close(fd)
         reply = self._receive(KILL_GRACE)
         if reply is None or reply.get("ev") != "spawned":
             os.close(out_r)
             ours.close()
+            if cgroup is not None:
+                cgroup.remove()
             raise SandboxError(f"the sandbox could not start a child: {(reply or {}).get('message', 'no answer')}")
-        self._child = Child(self, ours, out_r, started)
+        self._child = Child(self, ours, out_r, started, cgroup)
         return self._child
+
+    def _child_cgroup(self) -> tuple[ChildCgroup | None, list[int]]:
+        """A fresh cgroup for the next child and the descriptors its first process joins it with."""
+        if self.cgroups is None:
+            return None, []
+        cgroup = None
+        try:
+            # +1: the child's init (P) is in it too
+            cgroup = self.cgroups.create(self.limits.memory_bytes, self.limits.max_processes + 1)
+            return cgroup, cgroup.open_procs()
+        except OSError as exc:  # the hierarchy went away or is full: this child keeps the rlimits only
+            if cgroup is not None:
+                cgroup.remove(0)
+            self.cgroup_note = f"rlimits only: a cgroup could not be made for a child ({exc})"
+            return None, []
 
     def close(self) -> None:
         """Kill every process the sandbox started and remove its scratch folders; idempotent."""
         proc, self._proc = self._proc, None
         child, self._child = self._child, None
-        if child is not None and child._outcome is None:  # its processes die with the sandbox
-            child._kill_reason = child._kill_reason or "killed"
-            child._outcome = child._make_outcome({"status": None})
         if proc is not None:
             try:
                 self._send({"op": "exit"})
@@ -314,6 +364,9 @@ class Zygote:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)  # bwrap --die-with-parent takes the sandbox with it
                 proc.wait()
+        if child is not None and child._outcome is None:  # its processes died with the sandbox
+            child._kill_reason = child._kill_reason or "killed"
+            child._outcome = child._make_outcome({"status": None})
         if self._ctl is not None:
             self._ctl.close()
             self._ctl = None
@@ -323,20 +376,35 @@ class Zygote:
         if self._scratch_root:
             shutil.rmtree(self._scratch_root, ignore_errors=True)
             self._scratch_root = None
+        if self.cgroups is not None:
+            self.cgroups.close()
+            self.cgroups = None
 
 
 class Child:
     """One submission's process tree; `sock` talks to `target` inside it."""
 
-    def __init__(self, zygote: Zygote, sock: socket.socket, out_fd: int, started: float):
+    def __init__(self, zygote: Zygote, sock: socket.socket, out_fd: int, started: float,
+                 cgroup: ChildCgroup | None = None):
         self.sock = sock
         self._zygote, self._limits, self._started = zygote, zygote.limits, started
+        self._cgroup = cgroup
         self._output = bytearray()
         self._total = 0
         self._kill_reason: str | None = None
         self._outcome: Outcome | None = None
         self._reader = threading.Thread(target=self._read, args=(out_fd,), daemon=True)
         self._reader.start()
+        if cgroup is not None:
+            threading.Thread(target=self._watch_memory, daemon=True).start()
+
+    def _watch_memory(self) -> None:
+        """Kill the whole tree once the kernel has OOM-killed any process of it (the cgroup's limit was hit)."""
+        while self._outcome is None and self._kill_reason is None:
+            if self._cgroup.oom_killed():
+                self._request_kill("memory")
+                return
+            time.sleep(OOM_POLL)
 
     def _read(self, fd: int) -> None:
         """Drain the output pipe (a full pipe would block the child), keeping the first output_bytes."""
@@ -381,18 +449,32 @@ class Child:
         self._outcome = self._make_outcome(message)
         return self._outcome
 
+    def _memory_use(self) -> tuple[bool, int]:
+        """(the kernel OOM-killed a process of this child, peak of the tree); the child's cgroup is removed."""
+        cgroup, self._cgroup = self._cgroup, None
+        if cgroup is None:
+            return False, 0
+        usage = cgroup.usage()
+        cgroup.remove()
+        return usage.oom_kills > 0, usage.peak_bytes
+
     def _make_outcome(self, message: dict) -> Outcome:
         status = message.get("status")
         code = os.waitstatus_to_exitcode(status) if status is not None else -signal.SIGKILL
         exit_code, sig = (code, None) if code >= 0 else (None, -code)
         output = bytes(self._output)
         cpu = message.get("cpu_seconds", 0.0)
-        if self._kill_reason:
+        oom, peak = self._memory_use()
+        mib = self._limits.memory_bytes // 2**20
+        detail = ""
+        if self._kill_reason == "memory" or (oom and code != 0 and self._kill_reason is None):
+            reason, detail = "memory", f"memory limit ({mib} MiB for all its processes together) exceeded"
+        elif self._kill_reason:
             reason = self._kill_reason
         elif sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu >= self._limits.cpu_seconds):
             reason = "timeout"
         elif exit_code == MEMORY_EXIT or (code != 0 and any(m in output[-4096:] for m in MEMORY_MARKERS)):
-            reason = "memory"
+            reason, detail = "memory", f"memory limit ({mib} MiB per process) exceeded"
         elif exit_code == 0:
             reason = "ok"
         elif exit_code is not None:
@@ -400,4 +482,4 @@ class Child:
         else:
             reason = "killed" if sig == signal.SIGKILL else "crash"
         return Outcome(exit_code, sig, reason, output, self._total > self._limits.output_bytes, cpu,
-                       message.get("max_rss_kb", 0) * 1024, time.monotonic() - self._started)
+                       message.get("max_rss_kb", 0) * 1024, time.monotonic() - self._started, detail, peak)
