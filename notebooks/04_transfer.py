@@ -16,13 +16,14 @@
 # %% [markdown]
 # # Lesson 4 — Transfer learning, measured
 #
-# **Goal:** stop guessing which layers to freeze. Compare the main strategies on a few labelled images
-# *fairly*: each with its own learning rate chosen on validation data, over several seeds, at a stated
-# budget. Then read only what the numbers say.
+# **Goal:** stop guessing which layers to freeze. Compare the main *recipes* (a recipe: which parts
+# train, with which optimizer, in which phases) on a few labelled images *fairly*: each with its own
+# learning rate chosen on validation data, over several seeds, at a stated budget. Then read only what
+# the numbers say.
 #
 # By the end you can:
 # - write a linear probe (freeze the backbone, new head, optimizer over trainable parameters) by hand;
-# - run a fair comparison: a learning-rate sweep per strategy, selection on validation, test accuracy
+# - run a fair comparison: a learning-rate sweep per recipe, selection on validation, test accuracy
 #   with its spread over seeds, and a check of whether the ranking changes with the training budget;
 # - compare training from scratch, linear probing, tuning one block, full fine-tuning and LP-FT, on a
 #   label-level and an input-level shift, and measure LP-FT where its benefit is claimed: out of
@@ -90,7 +91,7 @@ plt.show()
 # %% [markdown]
 # ## 2. A linear probe, written out by hand
 #
-# The simplest strategy (the PyTorch tutorial's "ConvNet as fixed feature extractor"): freeze the whole
+# The simplest recipe (the PyTorch tutorial's "ConvNet as fixed feature extractor"): freeze the whole
 # backbone, put a new head on top, and train only the head.
 
 # %%
@@ -133,11 +134,11 @@ print("trainable parameters:", sum(p.numel() for p in trainable), "of",
 # (lesson 6), which would quietly change the "frozen" backbone. We switch only the BatchNorm layers to
 # eval mode, not the whole model, so dropout in front of the head keeps working.
 #
-# ## 3. All strategies, compared fairly
+# ## 3. All recipes, compared fairly
 #
-# `freezelab.recipes` trains every strategy the same way: a new head, AdamW, the same shifted-image
-# augmentation. Each strategy is a *plan* (what trains, from `freezelab.plans`), trained in one phase,
-# except `lp_ft`, which trains the head alone first. The names say what trains:
+# `freezelab.recipes` trains every recipe the same way: a new head, AdamW, the same shifted-image
+# augmentation. Each recipe below is a *plan* (what trains, from `freezelab.plans`) trained in one
+# phase, except `lp_ft`, which trains the head alone first. The names say what trains:
 
 # %%
 for name in ("scratch", "linear_probe", "stem+layer1+head", "layer3+head", "finetune", "lp_ft"):
@@ -146,8 +147,8 @@ for name in ("scratch", "linear_probe", "stem+layer1+head", "layer3+head", "fine
 # %% [markdown]
 # Three rules make the comparison fair:
 #
-# 1. **Each strategy gets its own learning rate.** A step size that suits a lone head is far too large
-#    for a whole network, and the reverse starves the head. Every strategy is trained at each rate of a
+# 1. **Each recipe gets its own learning rate.** A step size that suits a lone head is far too large
+#    for a whole network, and the reverse starves the head. Every recipe is trained at each rate of a
 #    small grid and keeps the one with the best mean accuracy on the **validation** split; the test
 #    split is only read for that rate.
 # 2. **Several seeds, with the spread shown.** The seed picks the 25 training images, the new head's
@@ -161,7 +162,7 @@ print("learning rates tried:", LRS, "(a lone head:", PROBE_LRS, ")")
 print("seeds:", SWEEP_SEEDS)
 
 # %% [markdown]
-# That is 6 strategies x 3 learning rates x 5 seeds = 90 runs of 40 epochs: a minute or more on a
+# That is 6 recipes x 3 learning rates x 5 seeds = 90 runs of 40 epochs: a minute or more on a
 # laptop CPU, more than a lesson should spend. The course ran them once with
 # `python -m freezelab.sweeps record` (the code is in `freezelab.sweeps` and `freezelab.recipes`) and
 # ships every run's numbers; a test re-runs part of them. Below, you re-run one
@@ -174,15 +175,15 @@ show(ids=["tr-predict-rank"])
 # %%
 main = summarise(measured("new_digits"))
 print(format_summary(main))
-acc = {(r["strategy"], r["epochs"]): r for r in main}
-plot_comparison([r for r in main if r["strategy"] != "stem+layer1+head"])
+acc = {(r["recipe"], r["epochs"]): r for r in main}
+plot_comparison([r for r in main if r["recipe"] != "stem+layer1+head"])
 plt.show()
 
 # %%
 scratch_lr = acc["scratch", 40]["lr"]
 again = run_sweep("new_digits", seeds=(0,), recipes=("scratch",), lrs={"scratch": (scratch_lr,)},
                   device=device)
-recorded = [r for r in measured("new_digits") if r.strategy == "scratch" and r.lr == scratch_lr
+recorded = [r for r in measured("new_digits") if r.recipe == "scratch" and r.lr == scratch_lr
             and r.seed == 0]
 for new, old in zip(again, recorded, strict=True):
     print(f"scratch, lr {scratch_lr:.0e}, seed 0, {new.epochs} epochs: test accuracy now "
@@ -205,9 +206,9 @@ for new, old in zip(again, recorded, strict=True):
 #   did best, and *frozen* transferred layers did worse, most of all when the split ran through the
 #   middle of the network, where neighbouring layers had co-adapted.
 # - **Few labels did not make freezing the better choice.** Even with 25 images, training more of the
-#   pretrained network beat keeping it frozen, once each strategy had its own learning rate and a long
+#   pretrained network beat keeping it frozen, once each recipe had its own learning rate and a long
 #   enough budget. "Few labels, keep the backbone frozen" is a rule these numbers contradict.
-# - **Each strategy wanted its own learning rate** (the `lr` column): 1e-2 for the probe, 1e-3 to 3e-3
+# - **Each recipe wanted its own learning rate** (the `lr` column): 1e-2 for the probe, 1e-3 to 3e-3
 #   for fine-tuning the whole pretrained network or its last block. One shared rate would have decided
 #   the ranking by itself.
 #
@@ -225,7 +226,7 @@ show(ids=["tr-predict-inverted"])
 # %%
 shift = summarise(measured("inverted"))
 print(format_summary(shift))
-inv = {(r["strategy"], r["epochs"]): r for r in shift}
+inv = {(r["recipe"], r["epochs"]): r for r in shift}
 for epochs in (20, 40):
     new_gap = acc["stem+layer1+head", epochs]["mean_acc"] - acc["layer3+head", epochs]["mean_acc"]
     inv_gap = inv["stem+layer1+head", epochs]["mean_acc"] - inv["layer3+head", epochs]["mean_acc"]
@@ -261,7 +262,7 @@ for epochs in (20, 40):
 # %%
 ood = summarise(measured("noisy"))
 for r in ood:
-    print(f"{r['strategy']:<13} {r['epochs']} epochs, lr {r['lr']:.0e}: noisy test {r['mean_acc']:.3f} ± "
+    print(f"{r['recipe']:<13} {r['epochs']} epochs, lr {r['lr']:.0e}: noisy test {r['mean_acc']:.3f} ± "
           f"{r['std_acc']:.3f}   clean (OOD) {r['mean_ood']:.3f} ± {r['std_ood']:.3f}")
 
 # %% [markdown]
@@ -281,7 +282,7 @@ for r in ood:
 #
 # 1. Start with a linear probe: it is cheap and a baseline everything else must beat; expect it to be
 #    beaten once more of the network trains.
-# 2. Compare strategies only at their own learning rates, chosen on validation, over several seeds, and
+# 2. Compare recipes only at their own learning rates, chosen on validation, over several seeds, and
 #    at the budget you will really use: here the scratch-vs-probe verdict flipped between 20 and 40
 #    epochs.
 # 3. Which layers to train is a hyperparameter too: the last block was the best choice on one task and

@@ -39,7 +39,7 @@ from torch import nn
 
 from freezelab.backbones import load_pretrained
 from freezelab.device import describe_device, pick_device, seed_everything
-from freezelab.lessons.l09_peft import METHODS, SWEEP, train_for_inspection
+from freezelab.lessons.l09_peft import COMPARED_PLANS, SWEEP, train_for_inspection
 from freezelab.peft import add_lora, lora_weight_change
 from freezelab.plans import build_model, trainable_count
 from freezelab.quiz import flashcards, show
@@ -164,21 +164,22 @@ print(type(adapted.layer2.conv1).__name__, "wraps", type(adapted.layer2.conv1.ba
 # %% [markdown]
 # ## 3. Trainable counts side by side
 #
-# Every method below trains the head; they differ in what else they unfreeze or add.
+# Every plan below (`freezelab.plans.PLANS`: what trains) trains the head; they differ in what else
+# they unfreeze or add.
 
 # %% tags=["check-output"]
-counts = {method: trainable_count(build_model(method, num_classes=5)) for method in METHODS}
+counts = {plan: trainable_count(build_model(plan, num_classes=5)) for plan in COMPARED_PLANS}
 total = counts["finetune"]
-for method, n in counts.items():
-    print(f"{method:<13} {n:>7,} trainable  ({100 * n / total:5.2f}% of the network)")
+for plan, n in counts.items():
+    print(f"{plan:<13} {n:>7,} trainable  ({100 * n / total:5.2f}% of the network)")
 
 # %% [markdown]
-# ## 4. Results on the same few-shot task, each method at its own learning rate
+# ## 4. Results on the same few-shot task, each plan at its own learning rate
 #
 # The target is `new_digits` (digits 5-9, 5 labelled images per class), the task of lessons 4 and 5.
-# Every method gets a new head, AdamW, the same augmentation and the same budget. A fair comparison
+# Every plan gets a new head, AdamW, the same augmentation and the same budget. A fair comparison
 # does not give them one shared learning rate: a step size that suits a head alone is far too large for
-# a whole network. Each method is trained at every rate of a small grid (1e-3, 3e-3, 1e-2; a head or
+# a whole network. Each plan is trained at every rate of a small grid (1e-3, 3e-3, 1e-2; a head or
 # biases alone: 3e-3, 1e-2, 3e-2), on 5 seeds, and we keep the rate with the best mean **validation**
 # accuracy. Test accuracy is reported only for that rate.
 #
@@ -192,19 +193,19 @@ for method, n in counts.items():
 show(ids=["peft-predict-bitfit"])
 
 # %%
-rows = sorted(summarise(measured(SWEEP)), key=lambda r: (r["epochs"], METHODS.index(r["strategy"])))
+rows = sorted(summarise(measured(SWEEP)), key=lambda r: (r["epochs"], COMPARED_PLANS.index(r["recipe"])))
 print(format_summary(rows))
-best = {(r["strategy"], r["epochs"]): r for r in rows}
+best = {(r["recipe"], r["epochs"]): r for r in rows}
 
 fig, ax = plt.subplots(figsize=(6, 3.2))
 for epochs, marker in ((20, "o"), (40, "s")):
-    for method in METHODS:
-        r = best[method, epochs]
-        label = f"{epochs} epochs" if method == METHODS[0] else None
+    for plan in COMPARED_PLANS:
+        r = best[plan, epochs]
+        label = f"{epochs} epochs" if plan == COMPARED_PLANS[0] else None
         ax.errorbar(r["trainable"], r["mean_acc"], yerr=r["std_acc"], fmt=marker, capsize=3,
-                    color=f"C{METHODS.index(method)}", label=label)
+                    color=f"C{COMPARED_PLANS.index(plan)}", label=label)
         if epochs == 40:
-            ax.annotate(method, (r["trainable"], r["mean_acc"]), textcoords="offset points",
+            ax.annotate(plan, (r["trainable"], r["mean_acc"]), textcoords="offset points",
                         xytext=(5, -12), fontsize=8)
 ax.set(xscale="log", xlabel="trainable parameters (log scale)", ylabel="test accuracy (mean ± std)",
        title=f"new_digits, 5 labels per class, {len(SWEEP_SEEDS)} seeds, lr chosen on validation")
@@ -215,7 +216,7 @@ plt.show()
 # %%
 lora_lr = best["lora", 20]["lr"]
 again = run_sweep(SWEEP, seeds=(0,), recipes=("lora",), lrs={"lora": (lora_lr,)}, device=device)
-recorded = [r for r in measured(SWEEP) if r.strategy == "lora" and r.lr == lora_lr and r.seed == 0]
+recorded = [r for r in measured(SWEEP) if r.recipe == "lora" and r.lr == lora_lr and r.seed == 0]
 for new, old in zip(again, recorded, strict=True):
     print(f"LoRA, lr {lora_lr:.0e}, seed 0, {new.epochs} epochs: test accuracy now {new.test_acc:.3f}, "
           f"recorded {old.test_acc:.3f}")
@@ -224,9 +225,9 @@ for new, old in zip(again, recorded, strict=True):
 # What these runs show (5 seeds; the spread is one standard deviation):
 #
 # - **Full fine-tuning is not last once it gets its own learning rate.** Its best rate on validation was
-#   1e-3 at 20 epochs and 3e-3 at 40; at 40 epochs it was the most accurate method, with the smallest
+#   1e-3 at 20 epochs and 3e-3 at 40; at 40 epochs it was the most accurate plan, with the smallest
 #   spread. At the 1e-2 that suits a head, the same 20-epoch runs averaged about 0.51: a shared learning
-#   rate, not the method, would have put it last. Nothing here is forgetting: the source task plays no
+#   rate, not the plan, would have put it last. Nothing here is forgetting: the source task plays no
 #   part in these numbers.
 # - **LoRA, with about a tenth of the network, matched full fine-tuning and `layer3+head` at 20 epochs**
 #   (all three within about 0.02, well inside their spreads), and stayed near 0.80 at 40 epochs while
@@ -261,7 +262,7 @@ for name, change in lora_weight_change(lora_model).items():
 # *whether* or *how much* they change. "The pretrained weights stay frozen" is a statement about storage,
 # not a guarantee that the features the network computes stay what they were.
 #
-# When to use what, from these runs: give every method its own learning rate before comparing; with a
+# When to use what, from these runs: give every plan its own learning rate before comparing; with a
 # few minutes and a small network, fine-tuning everything (or the last block) at a tuned rate was best
 # here; LoRA got close with a tenth of the parameters and a short budget, and is the choice when many
 # task-specific versions of one big model must be stored.

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def best(name: str) -> dict[tuple[str, int], dict]:
     """`summarise` rows of a recorded sweep, by (recipe, epochs)."""
-    return {(r["strategy"], r["epochs"]): r for r in summarise(measured(name))}
+    return {(r["recipe"], r["epochs"]): r for r in summarise(measured(name))}
 
 
 def clearly_above(a: dict, b: dict) -> bool:

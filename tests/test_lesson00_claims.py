@@ -22,7 +22,7 @@ SWEEP = {"new_digits": "new_digits_k10", "inverted": "inverted_k10", "noisy": "n
 
 def at_40_epochs(task: str) -> dict[str, dict]:
     """summarise rows of one k=10 sweep after 40 epochs, by strategy."""
-    return {r["strategy"]: r for r in summarise(measured(SWEEP[task])) if r["epochs"] == 40}
+    return {r["recipe"]: r for r in summarise(measured(SWEEP[task])) if r["epochs"] == 40}
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,7 @@ def test_full_fine_tuning_beats_the_probe_on_every_task_and_seed(rows):
     for task in SWEEP:
         chosen = {s: r["lr"] for s, r in rows[task].items()}
         per_seed = {s: {r.seed: r.test_acc for r in measured(SWEEP[task])
-                        if r.strategy == s and r.lr == chosen[s] and r.epochs == 40} for s in chosen}
+                        if r.recipe == s and r.lr == chosen[s] and r.epochs == 40} for s in chosen}
         assert all(per_seed["finetune"][seed] > per_seed["linear_probe"][seed] for seed in range(5)), task
         gaps.append(rows[task]["finetune"]["mean_acc"] - rows[task]["linear_probe"]["mean_acc"])
     feedback = next(o for o in quiz_item("course-predict-helps")["options"] if o.get("correct"))["feedback"]

@@ -14,8 +14,8 @@ def test_04_every_strategy_has_its_own_lr_chosen_on_validation_over_five_seeds()
     for name in ("new_digits", "inverted", "noisy", "peft"):
         runs = measured(name)
         for row in summarise(runs):
-            assert row["runs"] == 5 and len(row["lrs_tried"]) == 3, (name, row["strategy"])
-            mine = [r for r in runs if r.strategy == row["strategy"] and r.epochs == row["epochs"]]
+            assert row["runs"] == 5 and len(row["lrs_tried"]) == 3, (name, row["recipe"])
+            mine = [r for r in runs if r.recipe == row["recipe"] and r.epochs == row["epochs"]]
             by_lr = {lr: np.mean([r.val_acc for r in mine if r.lr == lr]) for lr in row["lrs_tried"]}
             assert by_lr[row["lr"]] == max(by_lr.values()), "the lr is the one best on validation"
     acc = best("new_digits")

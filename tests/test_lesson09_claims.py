@@ -12,7 +12,7 @@ from torch import nn
 from freezelab.backbones import load_pretrained
 from freezelab.device import seed_everything
 from freezelab.lessons import l09_peft as lesson
-from freezelab.lessons.l09_peft import METHODS, train_for_inspection
+from freezelab.lessons.l09_peft import COMPARED_PLANS, train_for_inspection
 from freezelab.peft import LoRALinear, add_lora, lora_weight_change
 from freezelab.plans import bitfit, build_model, trainable_count
 from freezelab.sweeps import measured
@@ -31,7 +31,7 @@ def test_09_lora_starts_as_the_base_model_and_counts_are_right():
     x = torch.randn(4, 1, 16, 16)
     with torch.no_grad():
         assert torch.allclose(adapted.eval()(x), plain(x), atol=1e-6)
-    counts = {m: trainable_count(build_model(m)) for m in METHODS}
+    counts = {m: trainable_count(build_model(m)) for m in COMPARED_PLANS}
     assert counts["linear_probe"] < counts["bitfit"] < counts["lora"] < counts["layer3+head"] < counts[
         "finetune"]
     assert counts["bitfit"] < 0.01 * counts["finetune"], "prose: BitFit under 1% of the network"
@@ -54,8 +54,8 @@ def test_09_fair_learning_rates_change_the_verdict_on_full_fine_tuning():
     rows_40 = [r for (m, e), r in acc.items() if e == 40]
     assert acc["finetune", 40]["mean_acc"] == max(r["mean_acc"] for r in rows_40), "prose: most accurate at 40"
     assert acc["finetune", 40]["std_acc"] == min(r["std_acc"] for r in rows_40), "...with the smallest spread"
-    shared = {m: np.mean([r.test_acc for r in runs if r.strategy == m and r.lr == 1e-2 and r.epochs == 20])
-              for m in METHODS}
+    shared = {m: np.mean([r.test_acc for r in runs if r.recipe == m and r.lr == 1e-2 and r.epochs == 20])
+              for m in COMPARED_PLANS}
     assert abs(shared["finetune"] - 0.51) < 0.01, "prose: about 0.51 at 1e-2"
     assert shared["finetune"] == min(shared.values()), "prose: a shared 1e-2 would have put it last"
 

@@ -10,30 +10,30 @@ from freezelab.sweeps import SHARED, SWEEPS, measured, run_sweep, sweep_k
 
 
 def test_recorded_sweeps_are_complete():
-    for name, (task, strategies) in SWEEPS.items():
+    for name, (task, recipes) in SWEEPS.items():
         runs = measured(name)
         shared = SHARED.get(name, ("", ()))[1]
-        assert {r.strategy for r in runs} == set(strategies) | set(shared) and {r.task for r in runs} == {task}
+        assert {r.recipe for r in runs} == set(recipes) | set(shared) and {r.task for r in runs} == {task}
         assert {r.seed for r in runs} == {0, 1, 2, 3, 4} and {r.epochs for r in runs} == {20, 40}
         assert {r.k for r in runs} == {sweep_k(name)}, "labels per class as SWEEP_K says"
-        assert len(runs) == len({(r.strategy, r.lr, r.seed, r.epochs) for r in runs}), "no duplicates"
+        assert len(runs) == len({(r.recipe, r.lr, r.seed, r.epochs) for r in runs}), "no duplicates"
 
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("one_thread")
 @pytest.mark.parametrize("name", sorted(SWEEPS))
 def test_recorded_sweep_is_what_the_code_gives(name):
-    """Seed 0 of every strategy at its chosen 40-epoch lr, re-run: the record must match.
+    """Seed 0 of every recipe at its chosen 40-epoch lr, re-run: the record must match.
 
     Exact on the machine that recorded it; a different CPU may round differently, so allow two test
     images' worth of difference.
     """
-    chosen = {r["strategy"]: r["lr"] for r in summarise(measured(name))
-              if r["epochs"] == 40 and r["strategy"] in SWEEPS[name][1]}  # shared runs: checked at their source
+    chosen = {r["recipe"]: r["lr"] for r in summarise(measured(name))
+              if r["epochs"] == 40 and r["recipe"] in SWEEPS[name][1]}  # shared runs: checked at their source
     again = run_sweep(name, seeds=(0,), lrs={s: (lr,) for s, lr in chosen.items()})
-    recorded = {(r.strategy, r.lr, r.epochs): r for r in measured(name) if r.seed == 0}
+    recorded = {(r.recipe, r.lr, r.epochs): r for r in measured(name) if r.seed == 0}
     for new in again:
-        old = recorded[new.strategy, new.lr, new.epochs]
+        old = recorded[new.recipe, new.lr, new.epochs]
         assert abs(new.test_acc - old.test_acc) < 0.012 and abs(new.val_acc - old.val_acc) < 0.025, (
             f"{name}: {new} differs from the record; rerun `python -m freezelab.sweeps record {name}`")
 

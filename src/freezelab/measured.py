@@ -1,7 +1,7 @@
 """Every run of the recorded learning-rate sweeps (lessons 00, 04, 09, 10). Generated: do not edit.
 
 Written by `python -m freezelab.sweeps record` with torch 2.14.1+cu130 on the CPU,
-one thread. Row: strategy, task, k, seed, lr, epochs, test_acc, val_acc, trainable, ood_acc.
+one thread. Row: recipe, task, k, seed, lr, epochs, test_acc, val_acc, trainable, ood_acc.
 """
 
 RUNS = {

@@ -92,7 +92,7 @@ def discriminative_groups(model: nn.Module, head_lr: float, factor: float = DISC
 class RunResult:
     """One training run evaluated after `epochs` epochs: recipe, task, seed, lr and accuracies."""
 
-    strategy: str
+    recipe: str
     task: str
     k: int
     seed: int
@@ -238,13 +238,13 @@ def summarise(results: list[RunResult]) -> list[dict]:
     the mean and standard deviation of *test* accuracy (and OOD accuracy, if measured) at that lr."""
     groups: dict[tuple, dict[float, list[RunResult]]] = {}
     for r in results:
-        groups.setdefault((r.task, r.k, r.strategy, r.epochs), {}).setdefault(r.lr, []).append(r)
+        groups.setdefault((r.task, r.k, r.recipe, r.epochs), {}).setdefault(r.lr, []).append(r)
     rows = []
-    for (task_name, k, strategy, epochs), by_lr in groups.items():
+    for (task_name, k, name, epochs), by_lr in groups.items():
         lr = max(by_lr, key=lambda x: statistics.fmean(r.val_acc for r in by_lr[x]))
         runs = by_lr[lr]
         mean_acc, std_acc = _spread([r.test_acc for r in runs])
-        row = {"task": task_name, "k": k, "strategy": strategy, "epochs": epochs, "lr": lr,
+        row = {"task": task_name, "k": k, "recipe": name, "epochs": epochs, "lr": lr,
                "runs": len(runs), "mean_acc": mean_acc, "std_acc": std_acc,
                "val_acc": statistics.fmean(r.val_acc for r in runs),
                "test_accs": [r.test_acc for r in runs], "trainable": runs[0].trainable,
@@ -257,9 +257,9 @@ def summarise(results: list[RunResult]) -> list[dict]:
 
 def format_summary(rows: list[dict]) -> str:
     """The rows of `summarise` as a text table."""
-    lines = [f"{'task':<11} {'epochs':>6} {'strategy':<17} {'lr':>7} {'test acc':>15} {'trainable':>10}"]
+    lines = [f"{'task':<11} {'epochs':>6} {'recipe':<17} {'lr':>7} {'test acc':>15} {'trainable':>10}"]
     for r in rows:
-        lines.append(f"{r['task']:<11} {r['epochs']:>6} {r['strategy']:<17} {r['lr']:>7.0e} "
+        lines.append(f"{r['task']:<11} {r['epochs']:>6} {r['recipe']:<17} {r['lr']:>7.0e} "
                      f"{r['mean_acc']:>7.3f} ± {r['std_acc']:.3f} {r['trainable']:>10,}")
     return "\n".join(lines)
 
@@ -277,13 +277,13 @@ def plot_comparison(rows: list[dict], ax=None):
         return f"{r['task']} ({r['k']}-shot, {r['epochs']} ep)"
 
     groups = list(dict.fromkeys(group(r) for r in rows))
-    names = list(dict.fromkeys(r["strategy"] for r in rows))
+    names = list(dict.fromkeys(r["recipe"] for r in rows))
     if ax is None:
         _, ax = plt.subplots(figsize=(1.6 + 1.4 * len(groups) * max(1, len(names)) / 3, 3.4))
     width = 0.8 / len(names)
     hatches = ["", "//", "..", "xx", "\\\\", "oo", "--"]
     for i, name in enumerate(names):
-        found = [next((r for r in rows if group(r) == g and r["strategy"] == name), None) for g in groups]
+        found = [next((r for r in rows if group(r) == g and r["recipe"] == name), None) for g in groups]
         xs = [j + (i - (len(names) - 1) / 2) * width for j in range(len(groups))]
         ax.bar(xs, [r["mean_acc"] if r else float("nan") for r in found], width,
                yerr=[r["std_acc"] if r else 0.0 for r in found], capsize=3, label=name,

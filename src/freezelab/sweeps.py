@@ -63,7 +63,7 @@ def measured(name: str) -> list[RunResult]:
     runs = [RunResult(*row[:9], seconds=0.0, ood_acc=row[9]) for row in RUNS[name]]
     if name in SHARED:
         source, strategies = SHARED[name]
-        runs = [r for r in measured(source) if r.strategy in strategies] + runs
+        runs = [r for r in measured(source) if r.recipe in strategies] + runs
     return runs
 
 
@@ -72,12 +72,12 @@ def write_measured(runs: dict[str, list[RunResult]], path: Path = MEASURED_PATH)
     lines = ['"""Every run of the recorded learning-rate sweeps (lessons 00, 04, 09, 10). Generated: do not edit.',
              "",
              f"Written by `python -m freezelab.sweeps record` with torch {torch.__version__} on the CPU,",
-             "one thread. Row: strategy, task, k, seed, lr, epochs, test_acc, val_acc, trainable, ood_acc.",
+             "one thread. Row: recipe, task, k, seed, lr, epochs, test_acc, val_acc, trainable, ood_acc.",
              '"""', "", "RUNS = {"]
     for name, results in runs.items():
         lines.append(f"    {name!r}: [")
         for r in results:
-            row = (r.strategy, r.task, r.k, r.seed, r.lr, r.epochs, r.test_acc, r.val_acc, r.trainable,
+            row = (r.recipe, r.task, r.k, r.seed, r.lr, r.epochs, r.test_acc, r.val_acc, r.trainable,
                    r.ood_acc)
             lines.append(f"        {row!r},")
         lines.append("    ],")

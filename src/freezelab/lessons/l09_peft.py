@@ -12,7 +12,7 @@ from torch import nn
 from ..data import few_shot, target_task
 from ..recipes import train_recipe
 
-METHODS = ("linear_probe", "bitfit", "lora", "layer3+head", "finetune")  # `freezelab.plans.PLANS` names
+COMPARED_PLANS = ("linear_probe", "bitfit", "lora", "layer3+head", "finetune")  # `freezelab.plans.PLANS` names
 SWEEP = "peft"  # `freezelab.sweeps.SWEEPS`: bitfit and lora, the other three shared with "new_digits"
 TASK = "new_digits"
 K = 5
