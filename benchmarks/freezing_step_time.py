@@ -1,9 +1,9 @@
-"""How much does freezing save per training step? Time and memory under each freezing plan.
+"""How much does freezing save per training step? Time and memory with each set of stages frozen.
 
     python -m benchmarks.freezing_step_time                 # resnet18 and TinyResNet, auto device
     python -m benchmarks.freezing_step_time --device cpu --repeats 20 --batch 16
 
-One run measures every plan on the same model and batch, so the ratios (x none) compare like with like.
+One run measures every frozen set on the same model and batch, so the ratios (x none) compare like with like.
 CPU: 3x64x64 images and saved-for-backward activation bytes; CUDA: 3x224x224 and peak allocated memory.
 """
 
@@ -16,7 +16,7 @@ import platform
 import torch
 
 from freezelab.backbones import TinyResNet, torchvision_model
-from freezelab.bench import compare_plans, format_rows, plans_for
+from freezelab.bench import compare_frozen_sets, format_rows, frozen_sets
 from freezelab.device import describe_device, pick_device
 
 
@@ -26,7 +26,7 @@ def _batch(n: int, channels: int, size: int, classes: int) -> tuple[torch.Tensor
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run compare_plans for resnet18 and TinyResNet; print tables and a JSON line of the figures."""
+    """Run compare_frozen_sets for resnet18 and TinyResNet; print tables and a JSON line of the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: best available)")
     parser.add_argument("--repeats", type=int, default=10)
@@ -50,8 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     results = {}
     for title, (model_fn, batch) in setups.items():
         torch.manual_seed(0)
-        plans = plans_for(model_fn())
-        rows = compare_plans(model_fn, batch, plans, device=device, repeats=args.repeats)
+        sets = frozen_sets(model_fn())
+        rows = compare_frozen_sets(model_fn, batch, sets, device=device, repeats=args.repeats)
         memory = "peak allocated during the step" if device.type == "cuda" else "activations saved for backward"
         print(f"\n{title}  (memory = {memory})\n{format_rows(rows)}")
         results[title] = [{k: (round(v, 6) if isinstance(v, float) else v) for k, v in r.items()} for r in rows]

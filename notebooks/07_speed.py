@@ -23,7 +23,7 @@
 # By the end you can:
 # - time one training step correctly (warm-up, several repeats, median and spread, GPU synchronisation),
 #   and state a direction only when it clears the noise;
-# - count the work a step does (FLOPs) under different freezing plans, independent of the clock;
+# - count the work a step does (FLOPs) with different stages frozen, independent of the clock;
 # - explain why freezing the *first* layers saves backward work and activation memory, while freezing
 #   the *last* layers saves only their weight gradients and no activation memory;
 # - cache a frozen backbone's features once and train a head on them, and say when that is not allowed.
@@ -43,9 +43,9 @@ import torchvision
 
 from freezelab.backbones import load_pretrained
 from freezelab.bench import (
-    compare_plans,
+    compare_frozen_sets,
     format_rows,
-    plans_for,
+    frozen_sets,
     saved_activation_bytes,
     stage_flops,
     step_flops,
@@ -54,6 +54,8 @@ from freezelab.bench import (
 from freezelab.data import target_task
 from freezelab.device import describe_device, pick_device, seed_everything
 from freezelab.features import compare_caching
+from freezelab.lessons.l07_speed import COMPARED
+from freezelab.lessons.l07_speed import batch as lesson_batch
 from freezelab.quiz import flashcards, show
 
 device = pick_device()
@@ -75,7 +77,7 @@ print(describe_device())
 
 # %%
 task = target_task("new_digits")
-batch = (task.x_train[:64].to(device), task.y_train[:64].to(device))
+batch = tuple(t.to(device) for t in lesson_batch())
 model = load_pretrained(num_classes=5).to(device).train()
 optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
 
@@ -108,17 +110,18 @@ print(f"one step, nothing frozen: median {1e3 * statistics.median(times):.1f} ms
 
 # %% [markdown]
 # `freezelab.bench.step_time` does exactly this (and restores the model afterwards), so from here on we
-# use it through `compare_plans`.
+# use it through `compare_frozen_sets`.
 #
 # ## 2. Freezing the first layers vs the last layers
 #
-# A *plan* lists the stages we freeze. `plans_for` builds two families: "first N%" freezes the stages
+# A *frozen set* lists the stages we freeze (the opposite of lesson 3's plans, which list what trains).
+# `frozen_sets` builds two families: "first N%" freezes the stages
 # nearest the input, "last N%" the stages nearest the head (the head itself always trains). "last 50%"
 # is exactly what "first 50%" leaves trainable, so the two never overlap.
 
 # %% tags=["check-output"]
-plans = plans_for(model)
-for name, frozen in plans.items():
+sets = frozen_sets(model)
+for name, frozen in sets.items():
     print(f"{name:<13} freezes {', '.join(frozen) or '-'}")
 
 # %% [markdown]
@@ -133,16 +136,16 @@ show(ids=["spd-predict-first-last"])
 # ### The work, counted
 #
 # A clock on a shared machine is noisy; the amount of arithmetic is not. `step_flops` counts the
-# floating-point operations of one forward and one backward pass with `FlopCounterMode`, under each plan.
+# floating-point operations of one forward and one backward pass with `FlopCounterMode`, with each frozen set.
 
 # %% tags=["check-output"]
-cpu_batch = (task.x_train[:64], task.y_train[:64])
-for name in ("none", "first 50%", "last 50%", "all but head"):
-    forward, backward = step_flops(load_pretrained(num_classes=5), cpu_batch, plans[name])
+cpu_batch = lesson_batch()  # the first 64 training images of new_digits
+for name in COMPARED:
+    forward, backward = step_flops(load_pretrained(num_classes=5), cpu_batch, sets[name])
     print(f"{name:<13} forward {forward / 1e6:5.0f} MFLOP   backward {backward / 1e6:5.0f} MFLOP")
 
 # %% [markdown]
-# - **The forward pass is never skipped**: every plan does the same forward work.
+# - **The forward pass is never skipped**: every frozen set does the same forward work.
 # - **Backward stops at the first trainable layer.** Autograd only walks back as far as something needs a
 #   gradient. Freeze the first stages and the backward pass never enters them: no weight gradients *and*
 #   no gradients for their inputs. "first 50%" cut the backward work almost in half.
@@ -172,19 +175,19 @@ for stage, share in stage_flops(resnet18, torch.randn(1, 3, 224, 224)).items():
 show(ids=["spd-predict-measure"])
 
 # %% [markdown]
-# Now the same plans timed on your device. Plans are timed in turns (one step of each per round), and
+# Now the same frozen sets timed on your device. They are timed in turns (one step of each per round), and
 # each row reports the median and the IQR of its step times.
 
 # %%
-timed = {name: plans[name] for name in ("none", "first 50%", "last 50%", "all but head")}
-rows = compare_plans(lambda: load_pretrained(num_classes=5), batch, timed, device=device, repeats=11,
+timed = {name: sets[name] for name in COMPARED}
+rows = compare_frozen_sets(lambda: load_pretrained(num_classes=5), batch, timed, device=device, repeats=11,
                      warmup=1)
 print(format_rows(rows))
 print(timing_verdict(rows, "first 50%", "last 50%"))
 print(timing_verdict(rows, "all but head", "none"))
 
 # %% [markdown]
-# The verdict lines state a direction only when the middle halves of the two plans' step times do not
+# The verdict lines state a direction only when the middle halves of the two sets' step times do not
 # overlap. The FLOP counts above are the work; whether the clock shows a difference depends on the
 # device. A model this small is often limited by per-operation overhead on a CPU and by kernel launches
 # on a GPU rather than by arithmetic, and a busy machine adds noise. When a verdict says "within the
@@ -199,8 +202,8 @@ print(timing_verdict(rows, "all but head", "none"))
 # every machine.
 
 # %% tags=["check-output"]
-saved = {name: saved_activation_bytes(load_pretrained(num_classes=5), cpu_batch, plans[name], "cpu")
-         for name in ("none", "first 50%", "last 50%", "all but head")}
+saved = {name: saved_activation_bytes(load_pretrained(num_classes=5), cpu_batch, sets[name], "cpu")
+         for name in COMPARED}
 for name, nbytes in saved.items():
     print(f"{name:<13} saves {nbytes / 2**20:6.2f} MiB for backward")
 print("freezing the first half saves more memory than freezing the last half:",
@@ -211,7 +214,7 @@ print("freezing the first half saves more memory than freezing the last half:",
 # all. The frozen late stages lie on the backward path from the loss to the trainable stem, so autograd
 # still records them and keeps what their backward needs (convolution and BatchNorm inputs, ReLU
 # outputs): the gradient for `conv1` has to pass through them. Only a stage that no gradient needs to
-# cross, one *before* every trainable layer, is left out of the graph. On a GPU, `compare_plans` above
+# cross, one *before* every trainable layer, is left out of the graph. On a GPU, `compare_frozen_sets` above
 # also reports the real peak memory of a step (`torch.cuda.max_memory_allocated`).
 #
 # ## 3. Caching a frozen backbone's features

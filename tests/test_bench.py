@@ -1,4 +1,4 @@
-"""Tests for freezelab.bench: plans, restoration of the model, and the activation-memory measure."""
+"""Tests for freezelab.bench: frozen sets, restoration of the model, and the activation-memory measure."""
 
 import pytest
 import torch
@@ -8,11 +8,11 @@ from freezelab.backbones import TinyResNet, torchvision_model
 from freezelab.bench import (
     StepStats,
     applied,
-    compare_plans,
+    compare_frozen_sets,
     default_stages,
     format_rows,
+    frozen_sets,
     peak_memory,
-    plans_for,
     saved_activation_bytes,
     step_time,
 )
@@ -38,25 +38,25 @@ def test_default_stages_are_the_resnet_children(tiny):
         "conv1", "bn1", "layer1", "layer2", "layer3", "layer4", "fc"]
 
 
-def test_plans_freeze_what_they_say(tiny):
-    plans = plans_for(tiny)
-    assert plans["none"] == []
-    assert plans["all but head"] == ["conv1", "bn1", "layer1", "layer2", "layer3"]
-    assert plans["first 50%"] == ["conv1", "bn1", "layer1"]
-    assert plans["last 50%"] == ["layer2", "layer3"]
-    assert not set(plans["first 50%"]) & set(plans["last 50%"]), "the two halves must not overlap"
-    for name, plan in plans.items():
-        assert "fc" not in plan, name  # the head trains in every plan
-        with applied(tiny, plan):
+def test_frozen_sets_freeze_what_they_say(tiny):
+    sets = frozen_sets(tiny)
+    assert sets["none"] == []
+    assert sets["all but head"] == ["conv1", "bn1", "layer1", "layer2", "layer3"]
+    assert sets["first 50%"] == ["conv1", "bn1", "layer1"]
+    assert sets["last 50%"] == ["layer2", "layer3"]
+    assert not set(sets["first 50%"]) & set(sets["last 50%"]), "the two halves must not overlap"
+    for name, frozen in sets.items():
+        assert "fc" not in frozen, name  # the head trains in every set
+        with applied(tiny, frozen):
             for stage, child in tiny.named_children():
                 flags = {p.requires_grad for p in child.parameters()}
                 if flags:
-                    assert flags == {stage not in plan}, (name, stage)
+                    assert flags == {stage not in frozen}, (name, stage)
 
 
-def test_plans_reject_unknown_stages(tiny):
+def test_frozen_sets_reject_unknown_stages(tiny):
     with pytest.raises(ValueError, match="named_children"):
-        plans_for(tiny, ["conv1", "encoder"])
+        frozen_sets(tiny, ["conv1", "encoder"])
 
 
 def test_measuring_restores_flags_weights_and_mode(tiny, batch):
@@ -64,8 +64,8 @@ def test_measuring_restores_flags_weights_and_mode(tiny, batch):
     tiny.eval()
     flags = [p.requires_grad for p in tiny.parameters()]
     state = {k: v.clone() for k, v in tiny.state_dict().items()}
-    stats = step_time(tiny, batch, plans_for(tiny)["first 50%"], repeats=3, warmup=1)
-    peak_memory(tiny, batch, plans_for(tiny)["all but head"])
+    stats = step_time(tiny, batch, frozen_sets(tiny)["first 50%"], repeats=3, warmup=1)
+    peak_memory(tiny, batch, frozen_sets(tiny)["all but head"])
     assert isinstance(stats, StepStats) and stats.median > 0 and stats.iqr >= 0 and len(stats.times) == stats.repeats == 3
     assert [p.requires_grad for p in tiny.parameters()] == flags
     assert all(torch.equal(state[k], v) for k, v in tiny.state_dict().items())
@@ -73,7 +73,7 @@ def test_measuring_restores_flags_weights_and_mode(tiny, batch):
 
 
 def test_step_really_trains_only_the_unfrozen_stages(tiny, batch):
-    # Inside the plan, an SGD step must move fc but leave the frozen stem untouched.
+    # Inside the frozen set, an SGD step must move fc but leave the frozen stem untouched.
     with applied(tiny, ["conv1", "bn1", "layer1", "layer2", "layer3"]):
         params = [p for p in tiny.parameters() if p.requires_grad]
         opt = torch.optim.SGD(params, lr=0.1)
@@ -84,31 +84,31 @@ def test_step_really_trains_only_the_unfrozen_stages(tiny, batch):
         assert tiny.conv1.weight.grad is None
 
 
-def test_all_frozen_plan_is_refused(batch):
+def test_all_frozen_set_is_refused(batch):
     model = nn.Sequential(nn.Flatten(), nn.Linear(256, 5))
     with pytest.raises(ValueError, match="freezes every parameter"):
         step_time(model, batch, ["1"], repeats=1, warmup=0)
 
 
 def test_activation_memory_shrinks_when_leading_stages_are_frozen(tiny, batch):
-    plans = plans_for(tiny)
-    none = saved_activation_bytes(tiny, batch, plans["none"])
-    first_half = saved_activation_bytes(tiny, batch, plans["first 50%"])
-    head_only = saved_activation_bytes(tiny, batch, plans["all but head"])
-    last_half = saved_activation_bytes(tiny, batch, plans["last 50%"])
+    sets = frozen_sets(tiny)
+    none = saved_activation_bytes(tiny, batch, sets["none"])
+    first_half = saved_activation_bytes(tiny, batch, sets["first 50%"])
+    head_only = saved_activation_bytes(tiny, batch, sets["all but head"])
+    last_half = saved_activation_bytes(tiny, batch, sets["last 50%"])
     assert none > first_half > head_only > 0
     # Freezing late stages while early ones train keeps (almost) every activation for backward.
     assert last_half > first_half
-    assert peak_memory(tiny, batch, plans["none"], "cpu") == none
+    assert peak_memory(tiny, batch, sets["none"], "cpu") == none
 
 
-def test_compare_plans_rows_and_table(batch):
-    plans = {k: v for k, v in plans_for(TinyResNet()).items() if k in ("none", "first 50%", "all but head")}
-    rows = compare_plans(lambda: TinyResNet(), batch, plans, repeats=2, warmup=0, progress=False)
-    assert [r["plan"] for r in rows] == ["none", "first 50%", "all but head"]
-    by_plan = {r["plan"]: r for r in rows}
-    assert by_plan["none"]["time_ratio"] == 1.0 and by_plan["none"]["memory_ratio"] == 1.0
-    assert by_plan["all but head"]["trainable"] == 64 * 5 + 5
-    assert by_plan["all but head"]["memory_ratio"] < 1.0
+def test_compare_frozen_sets_rows_and_table(batch):
+    sets = {k: v for k, v in frozen_sets(TinyResNet()).items() if k in ("none", "first 50%", "all but head")}
+    rows = compare_frozen_sets(lambda: TinyResNet(), batch, sets, repeats=2, warmup=0, progress=False)
+    assert [r["name"] for r in rows] == ["none", "first 50%", "all but head"]
+    by_name = {r["name"]: r for r in rows}
+    assert by_name["none"]["time_ratio"] == 1.0 and by_name["none"]["memory_ratio"] == 1.0
+    assert by_name["all but head"]["trainable"] == 64 * 5 + 5
+    assert by_name["all but head"]["memory_ratio"] < 1.0
     table = format_rows(rows)
     assert len(table.splitlines()) == len(rows) + 1 and "all but head" in table

@@ -11,7 +11,7 @@ import torch
 
 from freezelab.backbones import load_pretrained
 from freezelab.bench import (
-    plans_for,
+    frozen_sets,
     saved_activation_bytes,
     stage_flops,
     step_flops,
@@ -44,10 +44,10 @@ def test_07_feature_extractor_is_frozen_and_matches_the_model():
 
 
 def test_07_first_and_last_half_do_not_overlap():
-    plans = plans_for(load_pretrained(num_classes=5))
-    assert plans["first 50%"] == ["conv1", "bn1", "layer1"] and plans["last 50%"] == ["layer2", "layer3"]
+    sets = frozen_sets(load_pretrained(num_classes=5))
+    assert sets["first 50%"] == ["conv1", "bn1", "layer1"] and sets["last 50%"] == ["layer2", "layer3"]
     model = load_pretrained(num_classes=5)
-    count = {name: sum(p.numel() for s in plans[name] for p in getattr(model, s).parameters())
+    count = {name: sum(p.numel() for s in sets[name] for p in getattr(model, s).parameters())
              for name in ("first 50%", "last 50%")}
     assert 14 < count["last 50%"] / count["first 50%"] < 16, "prose: about 15 times more parameters"
     assert 4_000 < count["first 50%"] < 6_000 and 70_000 < count["last 50%"] < 74_000
@@ -55,20 +55,20 @@ def test_07_first_and_last_half_do_not_overlap():
 
 def test_07_freezing_first_half_saves_activation_memory_last_half_saves_none():
     batch = lesson.batch()
-    plans = plans_for(load_pretrained(num_classes=5))
-    saved = {name: saved_activation_bytes(load_pretrained(num_classes=5), batch, plans[name], CPU)
+    sets = frozen_sets(load_pretrained(num_classes=5))
+    saved = {name: saved_activation_bytes(load_pretrained(num_classes=5), batch, sets[name], CPU)
              for name in lesson.COMPARED}
     assert 0.4 * saved["none"] < saved["first 50%"] < 0.6 * saved["none"], "prose: cuts it by half"
     assert saved["last 50%"] == saved["none"], "prose: freezing the last half saves nothing at all"
     assert saved["all but head"] < 0.05 * saved["none"]
 
 
-def test_07_flop_counts_of_the_plans():
+def test_07_flop_counts_of_the_frozen_sets():
     batch = lesson.batch()
-    plans = plans_for(load_pretrained(num_classes=5))
-    flops = {name: step_flops(load_pretrained(num_classes=5), batch, plans[name])
+    sets = frozen_sets(load_pretrained(num_classes=5))
+    flops = {name: step_flops(load_pretrained(num_classes=5), batch, sets[name])
              for name in lesson.COMPARED}
-    assert len({forward for forward, _ in flops.values()}) == 1, "prose: the same forward work in every plan"
+    assert len({forward for forward, _ in flops.values()}) == 1, "prose: the same forward work in every frozen set"
     backward = {name: b for name, (_, b) in flops.items()}
     assert backward["first 50%"] < 0.6 * backward["none"], "prose: cut the backward work almost in half"
     assert backward["first 50%"] < backward["last 50%"] < backward["none"], "prose: last 50% did more"
@@ -87,8 +87,8 @@ def test_07_resnet18_last_stage_is_about_a_quarter_of_forward_flops():
 
 
 def test_07_timing_verdict_states_a_direction_only_outside_the_noise():
-    def row(plan, q1, q3):
-        return {"plan": plan, "q1_s": q1, "q3_s": q3}
+    def row(name, q1, q3):
+        return {"name": name, "q1_s": q1, "q3_s": q3}
 
     apart = [row("a", 1.0, 1.1), row("b", 1.5, 1.6)]
     assert timing_verdict(apart, "a", "b").startswith("a was faster than b")

@@ -8,9 +8,8 @@ from __future__ import annotations
 from _claims import cheat_sheet, quiz_item
 
 from freezelab.backbones import load_pretrained
-from freezelab.bench import plans_for, saved_activation_bytes, step_flops
+from freezelab.bench import frozen_sets, saved_activation_bytes, step_flops
 from freezelab.lessons import l07_speed
-
 
 # --- lesson 10 ("Speed") and quiz pit-predict-always-faster: lesson 7's counts -----------------------------
 
@@ -18,10 +17,10 @@ def test_quoted_backward_flops_and_saved_memory_are_lesson_7s():
     """'backward 428 instead of 777 MFLOP, 4.79 instead of 10.14 MiB ... saves their weight gradients'
     compute (542 MFLOP) but no activation memory (10.14 MiB, as with nothing frozen)'."""
     batch = l07_speed.batch()  # lesson 7's batch
-    plans = plans_for(load_pretrained(num_classes=5))
+    sets = frozen_sets(load_pretrained(num_classes=5))
     names = ("none", "first 50%", "last 50%")
-    mflop = {n: f"{step_flops(load_pretrained(num_classes=5), batch, plans[n])[1] / 1e6:.0f}" for n in names}
-    mib = {n: f"{saved_activation_bytes(load_pretrained(num_classes=5), batch, plans[n], 'cpu') / 2**20:.2f}"
+    mflop = {n: f"{step_flops(load_pretrained(num_classes=5), batch, sets[n])[1] / 1e6:.0f}" for n in names}
+    mib = {n: f"{saved_activation_bytes(load_pretrained(num_classes=5), batch, sets[n], 'cpu') / 2**20:.2f}"
            for n in names}
     assert mib["last 50%"] == mib["none"] and int(mflop["first 50%"]) < int(mflop["last 50%"]) < int(mflop["none"])
 

@@ -1,8 +1,9 @@
-"""Measure what freezing buys: time and memory of one training step under different freezing plans.
+"""Measure what freezing buys: time and memory of one training step with different stages frozen.
 
-A *plan* is a list of stage names (top-level children such as `conv1`, `layer1`, `fc`) whose parameters
-are frozen. Measurements leave the model as they found it: `requires_grad` flags, weights, buffers and
-train/eval mode are restored afterwards.
+A *frozen set* is a list of stage names (top-level children such as `conv1`, `layer1`, `fc`) whose
+parameters are frozen: the complement of a plan (`freezelab.plans`), which names what trains.
+Measurements leave the model as they found it: `requires_grad` flags, weights, buffers and train/eval
+mode are restored afterwards.
 """
 
 from __future__ import annotations
@@ -52,10 +53,10 @@ def _take(stages: Sequence[str], fraction: float) -> int:
     return max(1, int(fraction * len(stages) + 0.5))  # round half up, at least one stage
 
 
-def plans_for(model: nn.Module, stages: Sequence[str] | None = None) -> dict[str, list[str]]:
-    """Named freezing plans: plan name -> frozen stage names.
+def frozen_sets(model: nn.Module, stages: Sequence[str] | None = None) -> dict[str, list[str]]:
+    """Named frozen sets: name -> frozen stage names.
 
-    The last stage is the head and stays trainable in every plan; percentages count the other stages.
+    The last stage is the head and stays trainable in every set; percentages count the other stages.
     "first N%" freezes the early stages (the usual transfer-learning choice), "last N%" the late ones:
     exactly the stages "first (100-N)%" leaves trainable, so "first 50%" and "last 50%" never overlap.
     """
@@ -77,12 +78,12 @@ def plans_for(model: nn.Module, stages: Sequence[str] | None = None) -> dict[str
 
 
 @contextlib.contextmanager
-def applied(model: nn.Module, plan: Sequence[str]) -> Iterator[nn.Module]:
-    """Freeze the stages in `plan` (everything else trainable) inside the block; restore flags after."""
+def applied(model: nn.Module, frozen: Sequence[str]) -> Iterator[nn.Module]:
+    """Freeze the stages in `frozen` (everything else trainable) inside the block; restore flags after."""
     flags = {id(p): p.requires_grad for p in model.parameters()}
     try:
         model.requires_grad_(True)
-        for stage in plan:
+        for stage in frozen:
             model.get_submodule(stage).requires_grad_(False)
         yield model
     finally:
@@ -107,7 +108,7 @@ def _step_fn(model: nn.Module, batch: Batch, device: torch.device) -> Callable[[
     """One SGD step over the trainable parameters only (what the optimizer would see after freezing)."""
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
-        raise ValueError("this plan freezes every parameter: nothing to train, so there is no step to time.")
+        raise ValueError("this frozen set freezes every parameter: nothing to train, so there is no step to time.")
     optimizer = torch.optim.SGD(params, lr=1e-3, momentum=0.9)
     x, y = (t.to(device) for t in batch)
 
@@ -120,15 +121,15 @@ def _step_fn(model: nn.Module, batch: Batch, device: torch.device) -> Callable[[
     return step
 
 
-def step_time(model: nn.Module, batch: Batch, plan: Sequence[str] = (), device: torch.device | str | None = None,
+def step_time(model: nn.Module, batch: Batch, frozen: Sequence[str] = (), device: torch.device | str | None = None,
               repeats: int = 10, warmup: int = 2) -> StepStats:
-    """Time forward + backward + optimizer step with `plan` frozen; median and IQR over `repeats`."""
+    """Time forward + backward + optimizer step with the `frozen` stages frozen; median and IQR over `repeats`."""
     if repeats < 1:
         raise ValueError(f"repeats={repeats}: need at least one timed step.")
     device = resolve_device(device, model_device(model))
     model.to(device)
     times = []
-    with _restored(model), applied(model, plan):
+    with _restored(model), applied(model, frozen):
         model.train()
         step = _step_fn(model, batch, device)
         for _ in range(warmup):
@@ -142,7 +143,7 @@ def step_time(model: nn.Module, batch: Batch, plan: Sequence[str] = (), device: 
     return StepStats.from_times(times)
 
 
-def saved_activation_bytes(model: nn.Module, batch: Batch, plan: Sequence[str] = (),
+def saved_activation_bytes(model: nn.Module, batch: Batch, frozen: Sequence[str] = (),
                            device: torch.device | str | None = None) -> int:
     """Bytes autograd keeps for backward in one forward pass (de-duplicated, parameters excluded)."""
     device = resolve_device(device, model_device(model))
@@ -158,13 +159,13 @@ def saved_activation_bytes(model: nn.Module, batch: Batch, plan: Sequence[str] =
             storages[storage.data_ptr()] = max(storages.get(storage.data_ptr(), 0), storage.nbytes())
         return t
 
-    with _restored(model), applied(model, plan), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+    with _restored(model), applied(model, frozen), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         model.train()
         F.cross_entropy(model(x), y)
     return sum(storages.values())
 
 
-def peak_memory(model: nn.Module, batch: Batch, plan: Sequence[str] = (),
+def peak_memory(model: nn.Module, batch: Batch, frozen: Sequence[str] = (),
                 device: torch.device | str | None = None) -> int:
     """Memory one training step needs on top of the model, in bytes.
 
@@ -173,9 +174,9 @@ def peak_memory(model: nn.Module, batch: Batch, plan: Sequence[str] = (),
     """
     device = resolve_device(device, model_device(model))
     if device.type != "cuda":
-        return saved_activation_bytes(model, batch, plan, device)
+        return saved_activation_bytes(model, batch, frozen, device)
     model.to(device)
-    with _restored(model), applied(model, plan):
+    with _restored(model), applied(model, frozen):
         model.train()
         step = _step_fn(model, batch, device)
         synchronize(device)
@@ -187,33 +188,33 @@ def peak_memory(model: nn.Module, batch: Batch, plan: Sequence[str] = (),
     return int(peak)
 
 
-def compare_plans(model_fn: Callable[[], nn.Module], batch: Batch, plans: dict[str, Sequence[str]] | None = None,
-                  device: torch.device | str | None = None, repeats: int = 10, warmup: int = 1,
-                  progress: bool = True) -> list[dict]:
-    """Time and memory of one step per plan, with ratios against the "none" plan (or the first).
+def compare_frozen_sets(model_fn: Callable[[], nn.Module], batch: Batch,
+                        sets: dict[str, Sequence[str]] | None = None, device: torch.device | str | None = None,
+                        repeats: int = 10, warmup: int = 1, progress: bool = True) -> list[dict]:
+    """Time and memory of one step per frozen set, with ratios against the "none" set (or the first).
 
-    Plans are timed in turns (one step of each plan per round, `repeats` rounds), so a machine that gets
-    busier or quieter during the run affects every plan alike instead of whichever came last.
+    Sets are timed in turns (one step of each per round, `repeats` rounds), so a machine that gets
+    busier or quieter during the run affects every set alike instead of whichever came last.
     """
     from .inspect import count_parameters
 
     device = resolve_device(device, "cpu")
     model = model_fn().to(device)
-    plans = plans if plans is not None else plans_for(model)
+    sets = sets if sets is not None else frozen_sets(model)
     step_time(model, batch, (), device, repeats=1, warmup=2)  # warm allocator and kernel caches once
-    times: dict[str, list[float]] = {name: [] for name in plans}
+    times: dict[str, list[float]] = {name: [] for name in sets}
     for _ in tqdm(range(repeats), desc="timing rounds", disable=not progress, leave=False):
-        for name, plan in plans.items():
-            times[name] += step_time(model, batch, plan, device, repeats=1, warmup=warmup).times
+        for name, frozen in sets.items():
+            times[name] += step_time(model, batch, frozen, device, repeats=1, warmup=warmup).times
     rows = []
-    for name, plan in plans.items():
-        with applied(model, plan):
+    for name, frozen in sets.items():
+        with applied(model, frozen):
             count = count_parameters(model)
         stats = StepStats.from_times(times[name])
-        rows.append({"plan": name, "frozen": list(plan), "trainable": count.trainable, "total": count.total,
+        rows.append({"name": name, "frozen": list(frozen), "trainable": count.trainable, "total": count.total,
                      "median_s": stats.median, "iqr_s": stats.iqr, "q1_s": stats.q1, "q3_s": stats.q3,
-                     "memory_bytes": peak_memory(model, batch, plan, device)})
-    base = next((r for r in rows if r["plan"] == "none"), rows[0])
+                     "memory_bytes": peak_memory(model, batch, frozen, device)})
+    base = next((r for r in rows if r["name"] == "none"), rows[0])
     for row in rows:
         row["time_ratio"] = row["median_s"] / base["median_s"]
         row["memory_ratio"] = row["memory_bytes"] / base["memory_bytes"] if base["memory_bytes"] else float("nan")
@@ -221,19 +222,19 @@ def compare_plans(model_fn: Callable[[], nn.Module], batch: Batch, plans: dict[s
 
 
 def format_rows(rows: list[dict]) -> str:
-    """The rows of `compare_plans` as a text table."""
-    lines = [f"{'plan':<13} {'trainable':>11} {'step ms':>9} {'IQR ms':>8} {'x none':>7} "
+    """The rows of `compare_frozen_sets` as a text table."""
+    lines = [f"{'frozen set':<13} {'trainable':>11} {'step ms':>9} {'IQR ms':>8} {'x none':>7} "
              f"{'memory MB':>10} {'x none':>7}  frozen stages"]
     for r in rows:
-        lines.append(f"{r['plan']:<13} {r['trainable']:>11,} {1e3 * r['median_s']:>9.2f} {1e3 * r['iqr_s']:>8.2f} "
+        lines.append(f"{r['name']:<13} {r['trainable']:>11,} {1e3 * r['median_s']:>9.2f} {1e3 * r['iqr_s']:>8.2f} "
                      f"{r['time_ratio']:>7.2f} {r['memory_bytes'] / 2**20:>10.2f} {r['memory_ratio']:>7.2f}  "
                      f"{', '.join(r['frozen']) or '-'}")
     return "\n".join(lines)
 
 
 def timing_verdict(rows: list[dict], a: str, b: str) -> str:
-    """Which of plans `a` and `b` was faster, stated only when their inter-quartile ranges do not overlap."""
-    ra, rb = (next(r for r in rows if r["plan"] == name) for name in (a, b))
+    """Which of frozen sets `a` and `b` was faster, stated only when their inter-quartile ranges do not overlap."""
+    ra, rb = (next(r for r in rows if r["name"] == name) for name in (a, b))
     if ra["q3_s"] < rb["q1_s"]:
         return f"{a} was faster than {b} (the middle halves of their step times do not overlap)"
     if rb["q3_s"] < ra["q1_s"]:
@@ -253,12 +254,12 @@ def stage_flops(model: nn.Module, x: torch.Tensor) -> dict[str, float]:
             for name, _ in model.named_children() if f"{root}.{name}" in counts}
 
 
-def step_flops(model: nn.Module, batch: Batch, plan: Sequence[str] = ()) -> tuple[int, int]:
-    """FLOPs of one forward and one backward pass with `plan` frozen: the work, independent of the clock."""
+def step_flops(model: nn.Module, batch: Batch, frozen: Sequence[str] = ()) -> tuple[int, int]:
+    """FLOPs of one forward and one backward pass with the `frozen` stages frozen: the work, independent of the clock."""
     from torch.utils.flop_counter import FlopCounterMode
 
     x, y = batch
-    with _restored(model), applied(model, plan):
+    with _restored(model), applied(model, frozen):
         model.train()
         with FlopCounterMode(display=False) as forward:
             loss = F.cross_entropy(model(x), y)
