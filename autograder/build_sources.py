@@ -1,71 +1,47 @@
-"""Write the nbgrader source notebooks from text: assignment_specs/<assignment>.py + solutions/<assignment>.py.
+"""Write the nbgrader source notebooks from text: assignments/<assignment>/{spec,solution}.py.
 
     python autograder/build_sources.py            # rewrite autograder/source/<A>/<A>.ipynb and rubrics/<A>.md
     python autograder/build_sources.py --check    # exit 1 if a written file differs from a fresh build
 
-The solution region of every answer cell is the body of the matching function in solutions/, and every hidden
-test cell only imports and calls one check from freezelab_checks, so nothing can drift by hand-editing.
+The solution region of every answer cell is the body of the matching function in the assignment's solution.py
+(or the key of a multiple-choice question in its spec.py), and every hidden test cell only imports and calls one
+check from freezelab_checks, so nothing can drift by hand-editing. Each notebook says so in its metadata.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
-import importlib
 import sys
 from pathlib import Path
 from typing import Any
 
+import assignments
 import nbformat
+from assignments import ASSIGNMENTS
+from assignments.records import CELL_KINDS
 
 from freezelab.grading.course import HIDDEN_PLACEHOLDER
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-SOLUTIONS = ROOT / "solutions"
-ASSIGNMENTS = ("a1_freezing_basics", "a2_transfer_setup", "a3_finetuning_workflow")
-if str(HERE) not in sys.path:
-    sys.path.insert(0, str(HERE))
 
 
-from assignment_specs import CELL_KINDS  # noqa: E402 - needs HERE on sys.path
-
-# ---------------------------------------------------------------------------------------------------------
-# Reading solutions/
-# ---------------------------------------------------------------------------------------------------------
-
-def _solution_nodes(assignment: str) -> tuple[str, dict[str, ast.stmt]]:
-    source = (SOLUTIONS / f"{assignment}.py").read_text()
-    nodes: dict[str, ast.stmt] = {}
-    for node in ast.parse(source).body:
-        if isinstance(node, ast.FunctionDef):
-            nodes[node.name] = node
-        elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-            nodes[node.targets[0].id] = node
-    return source, nodes
-
-
-def solution_names(assignment: str) -> list[str]:
-    """Top-level functions and constants defined in solutions/<assignment>.py, in file order."""
-    return list(_solution_nodes(assignment)[1])
-
-
-def reference_source(assignment: str, name: str) -> str:
-    """The source text of one function or constant in solutions/<assignment>.py."""
-    source, nodes = _solution_nodes(assignment)
-    if name not in nodes:
-        raise KeyError(f"{name!r} is not defined in solutions/{assignment}.py")
-    lines = source.splitlines()
-    node = nodes[name]
-    return "\n".join(lines[node.lineno - 1: node.end_lineno])
+def generated_note(assignment: str) -> str:
+    """The stamp in a source notebook's metadata: where it comes from, and not to edit it by hand."""
+    return (f"from autograder/assignments/{assignment}/spec.py and solution.py by autograder/build_sources.py"
+            " - do not edit: change those files and rerun the script")
 
 
 def answer_cell_source(assignment: str, name: str, intro: str = "") -> str:
     """The source notebook's answer cell: signature and docstring outside, body inside the solution region."""
-    source, nodes = _solution_nodes(assignment)
+    prefix = [intro] if intro else []
+    choice = assignments.multiple_choice(assignment).get(name)
+    if choice is not None:
+        return "\n".join(prefix + ["### BEGIN SOLUTION", choice.reference, "### END SOLUTION"])
+    source, nodes = assignments.solution_nodes(assignment)
     lines = source.splitlines()
     node = nodes[name]
-    prefix = [intro] if intro else []
     if isinstance(node, ast.Assign):
         body = lines[node.lineno - 1: node.end_lineno]
         return "\n".join(prefix + ["### BEGIN SOLUTION", *body, "### END SOLUTION"])
@@ -113,14 +89,13 @@ def hidden_cell_source(assignment: str, check_name: str, target: str) -> str:
 
 def build_notebook(assignment: str) -> tuple[nbformat.NotebookNode, str]:
     """The source notebook and the rubric markdown for one assignment."""
-    spec = importlib.import_module(f"assignment_specs.{assignment}")
     from freezelab_checks import checks_for
 
     checks = checks_for(assignment)
     cells = []
     rubric = [f"# Rubric for {assignment} (instructor-only)", ""]
     counter = {"md": 0, "setup": 0}
-    for item in spec.CELLS:
+    for item in assignments.cells(assignment):
         kind = item["kind"]
         if kind == "md":
             counter["md"] += 1
@@ -156,13 +131,14 @@ def build_notebook(assignment: str) -> tuple[nbformat.NotebookNode, str]:
                                                                 points=item["points"]))
             rubric += [f"## {gid} ({item['points']} points)", "", item["rubric"], ""]
         else:
-            raise ValueError(f"unknown cell kind {kind!r} in assignment_specs/{assignment}.py: "
+            raise ValueError(f"unknown cell kind {kind!r} in assignments/{assignment}/spec.py: "
                              f"use one of {CELL_KINDS}.")
         cells.append(cell)
     nb = nbformat.v4.new_notebook(cells=cells)
     nb.metadata = {"kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python",
                                   "name": "python3"},
-                   "language_info": {"name": "python"}}
+                   "language_info": {"name": "python"},
+                   "freezelab": {"generated": generated_note(assignment)}}
     nbformat.validate(nb)
     return nb, "\n".join(rubric).rstrip() + "\n"
 

@@ -1,7 +1,9 @@
-"""The graded answers of each assignment, their reference code, and a catalogue of wrong implementations.
+"""The graded answers of each assignment, their reference code, and the catalogue of wrong implementations.
 
-Every `Mistake` is a real misconception written as a full replacement for one answer cell. The tests check that
-each one loses points on the answer it targets, while the reference solutions score full marks.
+The entry point tests and benchmarks import (with autograder/ on the path): the content itself lives in
+assignments/<assignment>/ (spec.py, solution.py, mistakes.py). Every `Mistake` is a real misconception written as
+a full replacement for one answer cell. The tests check that each one loses points on the answer it targets, while
+the reference solutions score full marks.
 
     import nbformat, catalogue
     nb = nbformat.read("release/.../a1_freezing_basics.ipynb", as_version=4)
@@ -11,41 +13,16 @@ each one loses points on the answer it targets, while the reference solutions sc
 from __future__ import annotations
 
 import copy
-import importlib
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
+from assignments import ASSIGNMENTS, Mistake, graded_names, mistakes, reference_source
 
 HERE = Path(__file__).resolve().parent
-if str(HERE) not in sys.path:
-    sys.path.insert(0, str(HERE))
-
-from build_sources import ASSIGNMENTS, reference_source  # noqa: E402
-from mistakes import MISTAKE_CODE  # noqa: E402
 
 __all__ = ["ASSIGNMENTS", "MISTAKES", "Mistake", "answer_cells", "fill_notebook", "graded_names",
-           "mistake_answers", "mistakes_for", "reference_answers", "reference_source", "release_notebook", "source_notebook"]
-
-
-@dataclass(frozen=True)
-class Mistake:
-    """A wrong implementation of one graded answer, drawn from a real misconception."""
-
-    id: str
-    assignment: str
-    name: str  # the grade_id of the answer cell it replaces
-    misconception: str  # one line
-    code: str  # the full replacement for that answer cell
-
-
-def graded_names(assignment: str) -> list[str]:
-    """The grade_ids of the autograded-answer cells of `assignment`, in notebook order."""
-    if assignment not in ASSIGNMENTS:
-        raise ValueError(f"unknown assignment {assignment!r}: choose one of {', '.join(ASSIGNMENTS)}.")
-    spec = importlib.import_module(f"assignment_specs.{assignment}")
-    return [cell["name"] for cell in spec.CELLS if cell["kind"] == "answer"]
+           "mistake_answers", "mistakes_for", "reference_answers", "reference_source", "release_notebook",
+           "source_notebook"]
 
 
 def reference_answers(assignment: str) -> dict[str, str]:
@@ -92,10 +69,8 @@ def fill_notebook(nb: nbformat.NotebookNode, answers: dict[str, str]) -> nbforma
     return filled
 
 
-MISTAKES: list[Mistake] = [
-    Mistake(id=mid, assignment=assignment, name=name, misconception=why, code=code)
-    for mid, assignment, name, why, code in MISTAKE_CODE
-]
+# Read once, at import: every assignment's mistakes.py, in assignment order.
+MISTAKES: list[Mistake] = [m for assignment in ASSIGNMENTS for m in mistakes(assignment)]
 
 
 def mistake_answers(mistake: Mistake) -> dict[str, str]:

@@ -12,13 +12,11 @@ learner would see. The assignment is detected from each notebook's cells unless 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import pytest
 
-HERE = Path(__file__).resolve().parent
-if str(HERE) not in sys.path:
-    sys.path.insert(0, str(HERE))
+# No sys.path edit: pytest's default (prepend) import mode puts this folder, which has no __init__.py, on
+# sys.path before importing this file, so `submission` and `freezelab_checks` import by name.
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -9,7 +9,6 @@ what that cell defines. The hidden checks run here, on proxies of the student's 
 from __future__ import annotations
 
 import atexit
-import sys
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,12 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
-
-HERE = Path(__file__).resolve().parent
-if str(HERE) not in sys.path:
-    sys.path.insert(0, str(HERE))
-
-from build_sources import ASSIGNMENTS  # noqa: E402
+from assignments import ASSIGNMENTS, graded_names
 
 CELL_TIMEOUT_S = 60
 _LAUNCHER: dict[str, Any] = {"isolate": None, "launcher": None}
@@ -75,8 +69,6 @@ class Submission:
 
 def detect_assignment(nb: nbformat.NotebookNode) -> str:
     """Which assignment a notebook belongs to, from the grade_ids of its cells."""
-    from catalogue import graded_names
-
     ids = {c.get("metadata", {}).get("nbgrader", {}).get("grade_id") for c in nb.cells}
     scores = {a: len(ids & set(graded_names(a))) for a in ASSIGNMENTS}
     best = max(scores, key=lambda a: scores[a])
@@ -122,7 +114,6 @@ def loaded_submission(path: str | Path, assignment: str | None = None) -> Submis
 
 def checks_of(assignment: str) -> list[tuple[str, Callable[[Any], None]]]:
     """(graded name, check) pairs for every hidden check of an assignment, in notebook order."""
-    from catalogue import graded_names
     from freezelab_checks import checks_for
 
     checks = checks_for(assignment)

@@ -18,11 +18,12 @@ SCRATCH = shutil.ignore_patterns("release", "submitted", "autograded", "feedback
 
 
 def copy_course(tmp: Path) -> tuple[Path, ModuleType]:
-    """Copy autograder/ and solutions/ into `tmp`; return the course root and its mistake catalogue module."""
+    """Copy autograder/ (assignments, checks, sources) into `tmp`; return the course root and its catalogue module."""
     shutil.copytree(REPO / "autograder", tmp / "autograder", ignore=SCRATCH)
-    shutil.copytree(REPO / "solutions", tmp / "solutions", ignore=SCRATCH)
     course = tmp / "autograder"
-    sys.path.insert(0, str(course))  # the catalogue imports its siblings (assignment_specs, mistakes)
+    # Only while importing: the catalogue reads every assignment folder at import, later look-ups go through the
+    # imported `assignments` package, not sys.path.
+    sys.path.insert(0, str(course))
     try:
         return course, importlib.import_module("catalogue")
     finally:

@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 AUTOGRADER = ROOT / "autograder"
 sys.path.insert(0, str(AUTOGRADER))
 
+import assignments  # noqa: E402
 import build_sources  # noqa: E402
 import catalogue  # noqa: E402
 from freezelab_checks import REGISTRY, CheckFailed, checks_for  # noqa: E402
@@ -72,12 +73,41 @@ def test_solution_regions_are_the_solutions(assignment: str) -> None:
     cells = catalogue.answer_cells(nb)
     assert list(cells) == catalogue.graded_names(assignment)
     for name, cell in cells.items():
-        # Without the two marker lines, the answer cell is exactly the code in solutions/.
+        # Without the two marker lines, the answer cell is exactly the code in solution.py (or the MCQ key).
         kept = [line for line in cell.source.splitlines() if not re.fullmatch(r"\s*### (BEGIN|END) SOLUTION", line)]
         text, reference = "\n".join(kept), catalogue.reference_source(assignment, name)
         intro = text[:len(text) - len(reference)]  # comment lines above the answer (e.g. naming the variable)
         assert text.endswith(reference) and all(ln.startswith("#") for ln in intro.splitlines()), name
         assert cell.source.count("### BEGIN SOLUTION") == 1
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_source_notebooks_say_they_are_generated(assignment: str) -> None:
+    note = catalogue.source_notebook(assignment).metadata["freezelab"]["generated"]
+    assert f"autograder/assignments/{assignment}/spec.py" in note and "build_sources.py" in note
+    assert "do not edit" in note
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_multiple_choice_keys_are_declared_once(assignment: str) -> None:
+    questions = assignments.multiple_choice(assignment)
+    assert questions and set(questions) <= set(catalogue.graded_names(assignment))
+    _, solution = assignments.solution_nodes(assignment)
+    cells = catalogue.answer_cells(catalogue.source_notebook(assignment))
+    checks = checks_for(assignment)
+    for name, question in questions.items():
+        assert name not in solution, f"{name} is declared in solution.py too: its key belongs to spec.py only"
+        assert f'### BEGIN SOLUTION\n{name} = "{question.key}"\n### END SOLUTION' in cells[name].source
+        [check] = checks[name]
+        assert check.__name__ == f"check_{name.lower()}"
+        check(question.key)
+        check(f" {question.key.upper()} ")
+        for letter in sorted({"a", "b", "c", "d"} - {question.key}):
+            with pytest.raises(CheckFailed, match="is not right") as info:
+                check(letter)
+            assert question.hint in str(info.value)
+        with pytest.raises(CheckFailed, match="one of the letters"):
+            check("e")
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)

@@ -4,9 +4,10 @@ Hidden test cells in the source notebooks only import and call functions from th
 feedback a learner receives shows the failure message but not the checking code.
 """
 
-from ._common import REGISTRY, CheckFailed, module_for_checks
+# One folder per assignment, next to this package in autograder/.
+from assignments import ASSIGNMENTS
 
-ASSIGNMENTS = ("a1_freezing_basics", "a2_transfer_setup", "a3_finetuning_workflow")
+from ._common import REGISTRY, CheckFailed, module_for_checks
 
 
 def checks_for(assignment: str) -> dict:

@@ -33,11 +33,11 @@ class CheckFailed(AssertionError):
 REGISTRY: dict[str, dict[str, list[Callable[[Any], None]]]] = {}
 
 # Graded answers must be written with plain PyTorch, not by calling the course package's own helpers.
-# The data, the backbones, the device helper and the training loop stay allowed; every other freezelab
-# module the learner has imported is refused too.
+# The data, the backbones, the device helper, the training loop and the paths they read (the checkpoint's
+# location) stay allowed; every other freezelab module the learner has imported is refused too.
 BANNED_MODULES = ("freezelab.inspect", "freezelab.transfer", "freezelab.strategies", "freezelab.peft",
                   "freezelab.features", "freezelab.experiments")
-ALLOWED_MODULES = ("freezelab", "freezelab.data", "freezelab.backbones", "freezelab.device",
+ALLOWED_MODULES = ("freezelab", "freezelab.data", "freezelab.backbones", "freezelab.device", "freezelab.paths",
                    "freezelab.training")
 
 
@@ -288,6 +288,33 @@ def short(items: list[str] | set[str], limit: int = 4) -> str:
     return head + (f" and {len(items) - limit} more" if len(items) > limit else "")
 
 
+# ---------------------------------------------------------------------------------------------------------
+# Multiple choice: the key and the hint of each question are declared once, in the assignment's spec.py
+# ---------------------------------------------------------------------------------------------------------
+
+def multiple_choice_checks(module: str, assignment: str) -> list[Callable[[Any], None]]:
+    """One hidden check per multiple-choice question of `assignment`, registered under checks module `module`.
+
+    Each is named `check_<grade_id in lower case>` (the name hidden test cells import), in question order.
+    """
+    # autograder/ is on the path wherever these checks are imported (hidden cells, checker, tests).
+    from assignments import multiple_choice
+
+    checks = []
+    for question in multiple_choice(assignment).values():
+        def check(answer: Any, question: Any = question) -> None:  # bound now, not at the loop's end
+            name = question.name
+            expect(isinstance(answer, str) and answer.strip().lower() in ("a", "b", "c", "d"),
+                   f"{name} should be one of the letters 'a', 'b', 'c' or 'd', not {answer!r}.")
+            expect(answer.strip().lower() == question.key, f"{name} = {answer!r} is not right. {question.hint}")
+
+        check.__name__ = check.__qualname__ = f"check_{question.name.lower()}"
+        check.__module__ = module  # the registry and the hidden cells know a check by its module
+        check.__doc__ = f"{question.name}: the multiple-choice answer (key and hint in {assignment}/spec.py)."
+        checks.append(hidden_check(question.name)(check))
+    return checks
+
+
 def module_for_checks(name: str) -> dict[str, list[Callable[[Any], None]]]:
     """The checks registered by assignment module `name` (imported on demand)."""
     importlib.import_module(name)
@@ -295,5 +322,5 @@ def module_for_checks(name: str) -> dict[str, list[Callable[[Any], None]]]:
 
 
 __all__ = ["CheckFailed", "REGISTRY", "banned_helpers", "build", "call", "changed", "describe", "expect",
-           "for_all", "hidden_check", "names_of", "net_specs", "sgd_step", "short", "snapshot",
-           "unique_params"]
+           "for_all", "hidden_check", "multiple_choice_checks", "names_of", "net_specs", "sgd_step", "short",
+           "snapshot", "unique_params"]

@@ -17,6 +17,7 @@ from ._common import (
     expect,
     for_all,
     hidden_check,
+    multiple_choice_checks,
     net_specs,
     sgd_step,
     short,
@@ -279,30 +280,7 @@ def check_freeze_by_name_unknown(freeze_by_name: Any) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Multiple choice
+# Multiple choice (questions, keys and hints: assignments/a1_freezing_basics/spec.py)
 # ---------------------------------------------------------------------------------------------------------
 
-def mcq(value: Any, name: str, key: str, hint: str) -> None:
-    """Check a one-letter multiple-choice answer; the hint explains what to reconsider."""
-    expect(isinstance(value, str) and value.strip().lower() in ("a", "b", "c", "d"),
-           f"{name} should be one of the letters 'a', 'b', 'c' or 'd', not {value!r}.")
-    expect(value.strip().lower() == key, f"{name} = {value!r} is not right. {hint}")
-
-
-@hidden_check("ANSWER_Q1")
-def check_answer_q1(answer: Any) -> None:
-    """Q1: what `layer.requires_grad = False` does."""
-    mcq(answer, "ANSWER_Q1", "c", "Is `requires_grad` an attribute that nn.Module itself reads?")
-
-
-@hidden_check("ANSWER_Q2")
-def check_answer_q2(answer: Any) -> None:
-    """Q2: trainable elements of the Sequential after freezing its first Linear."""
-    mcq(answer, "ANSWER_Q2", "b", "Count elements (weight + bias of the layer that is still trainable).")
-
-
-@hidden_check("ANSWER_Q3")
-def check_answer_q3(answer: Any) -> None:
-    """Q3: which statement freezes the encoder for the rest of training."""
-    mcq(answer, "ANSWER_Q3", "c", "Which option changes a flag that the optimizer step and autograd "
-                                  "will still see on later batches?")
+check_answer_q1, check_answer_q2, check_answer_q3 = multiple_choice_checks(__name__, "a1_freezing_basics")

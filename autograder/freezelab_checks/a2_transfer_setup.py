@@ -19,13 +19,13 @@ from ._common import (
     expect,
     for_all,
     hidden_check,
+    multiple_choice_checks,
     names_of,
     net_specs,
     short,
     snapshot,
     unique_params,
 )
-from .a1_freezing_basics import mcq
 
 
 def MiniVGG() -> nn.Sequential:  # noqa: N802 - named like the model family it stands for
@@ -238,21 +238,5 @@ def check_layerwise_param_groups_random(layerwise_param_groups: Any) -> None:
     for_all(net_specs(min_linear=2), body)
 
 
-@hidden_check("ANSWER_Q1")
-def check_answer_q1(answer: Any) -> None:
-    """Q1: where MobileNetV2 keeps its head."""
-    mcq(answer, "ANSWER_Q1", "d", "Print the model and look at the last lines: what is the last Linear "
-                                  "called, and what else sits next to it?")
-
-
-@hidden_check("ANSWER_Q2")
-def check_answer_q2(answer: Any) -> None:
-    """Q2: trainable elements of ResNet-50 with a new 5-class head and a frozen backbone."""
-    mcq(answer, "ANSWER_Q2", "a", "Only the new head trains: how many inputs does ResNet-50's fc take?")
-
-
-@hidden_check("ANSWER_Q3")
-def check_answer_q3(answer: Any) -> None:
-    """Q3: why the optimizer should get only the trainable parameters."""
-    mcq(answer, "ANSWER_Q3", "b", "Think about what weight decay and stale gradients do to tensors the "
-                                  "optimizer holds.")
+# Multiple choice (questions, keys and hints: assignments/a2_transfer_setup/spec.py)
+check_answer_q1, check_answer_q2, check_answer_q3 = multiple_choice_checks(__name__, "a2_transfer_setup")

@@ -17,11 +17,11 @@ from ._common import (
     expect,
     for_all,
     hidden_check,
+    multiple_choice_checks,
     net_specs,
     short,
     snapshot,
 )
-from .a1_freezing_basics import mcq
 
 TARGET_TASK = "new_digits"
 TARGET_ACCURACY = 0.85  # the reference reaches about 0.95; training the head alone about 0.7
@@ -328,21 +328,5 @@ def check_two_phase_finetune_schedule(two_phase_finetune: Any) -> None:
                        "(unfreeze_and_add).")
 
 
-@hidden_check("ANSWER_Q1")
-def check_answer_q1(answer: Any) -> None:
-    """Q1: frozen BatchNorm in train mode."""
-    mcq(answer, "ANSWER_Q1", "b", "Which tensors of a BatchNorm layer are not parameters, and when are they "
-                                  "updated?")
-
-
-@hidden_check("ANSWER_Q2")
-def check_answer_q2(answer: Any) -> None:
-    """Q2: optimizer built before unfreezing."""
-    mcq(answer, "ANSWER_Q2", "c", "Which tensors does an optimizer ever update?")
-
-
-@hidden_check("ANSWER_Q3")
-def check_answer_q3(answer: Any) -> None:
-    """Q3: zero gradients versus None with momentum and weight decay."""
-    mcq(answer, "ANSWER_Q3", "a", "What does SGD do with a parameter whose .grad is a tensor of zeros but "
-                                  "whose momentum buffer is not?")
+# Multiple choice (questions, keys and hints: assignments/a3_finetuning_workflow/spec.py)
+check_answer_q1, check_answer_q2, check_answer_q3 = multiple_choice_checks(__name__, "a3_finetuning_workflow")

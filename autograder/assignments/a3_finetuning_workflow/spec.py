@@ -1,6 +1,6 @@
 """Assignment 3: a fine-tuning workflow (BatchNorm-safe freezing, gradual unfreezing, a two-phase run)."""
 
-from . import MCQ_INTRO, MCQ_PUBLIC, answer, free, hidden, md, public, setup
+from ..records import answer, free, hidden, mcq, md, public, setup
 
 CELLS = [
     md("""
@@ -26,7 +26,7 @@ from freezelab.data import loaders, target_task
 
 torch.manual_seed(0)
 """),
-    md("""
+    *mcq("ANSWER_Q1", text="""
 ## 0. Before you start: predict (multiple choice)
 
 Commit to an answer before you write any code; section 2 shows what really happens. Answer with one letter as a
@@ -39,10 +39,8 @@ string, e.g. `ANSWER_Q1 = "a"`.
 * b) Their weight and bias stay fixed, but their running mean and variance keep moving towards the new data.
 * c) Their weight and bias are updated, because BatchNorm ignores `requires_grad`.
 * d) PyTorch raises an error because frozen BatchNorm cannot run in train mode.
-"""),
-    answer("ANSWER_Q1", MCQ_INTRO.format("ANSWER_Q1")),
-    public("ANSWER_Q1", MCQ_PUBLIC.format("ANSWER_Q1")),
-    hidden("ANSWER_Q1"),
+""", key="b", hint="Which tensors of a BatchNorm layer are not parameters, and when are they updated?",
+         wrong={"a": "requires_grad=False freezes everything in a BatchNorm layer, running statistics included"}),
     md("""
 ## 1. Unfreeze a block and tell the optimizer
 
@@ -137,7 +135,7 @@ assert torch.equal(model.bn1.running_mean, stem), (
     "bn1's running statistics changed: the frozen stem's BatchNorm must stay in eval mode while training")
 """),
     hidden("two_phase_finetune"),
-    md("""
+    *mcq("ANSWER_Q2", text="""
 ## 5. Multiple choice
 
 Answer with one letter as a string, e.g. `ANSWER_Q2 = "a"`.
@@ -149,11 +147,9 @@ Answer with one letter as a string, e.g. `ANSWER_Q2 = "a"`.
 * b) It trains at PyTorch's default learning rate.
 * c) Its parameters get gradients but are never updated: the optimizer does not know them.
 * d) `backward()` raises an error.
-"""),
-    answer("ANSWER_Q2", MCQ_INTRO.format("ANSWER_Q2")),
-    public("ANSWER_Q2", MCQ_PUBLIC.format("ANSWER_Q2")),
-    hidden("ANSWER_Q2"),
-    md("""
+""", key="c", hint="Which tensors does an optimizer ever update?",
+         wrong={"a": "an optimizer picks up newly unfrozen parameters by itself"}),
+    *mcq("ANSWER_Q3", text="""
 **Q3.** A layer trained for a while with `SGD(momentum=0.9)`, then was frozen, but its parameters are still in
 the optimizer and the loop calls `optimizer.zero_grad(set_to_none=False)`. What happens in the next steps?
 
@@ -162,10 +158,9 @@ the optimizer and the loop calls `optimizer.zero_grad(set_to_none=False)`. What 
 * b) It stays exactly fixed, because `requires_grad` is False.
 * c) PyTorch raises an error about frozen parameters in an optimizer.
 * d) Its gradients become None and the optimizer removes it.
-"""),
-    answer("ANSWER_Q3", MCQ_INTRO.format("ANSWER_Q3")),
-    public("ANSWER_Q3", MCQ_PUBLIC.format("ANSWER_Q3")),
-    hidden("ANSWER_Q3"),
+""", key="a", hint="What does SGD do with a parameter whose .grad is a tensor of zeros but whose momentum "
+                   "buffer is not?",
+         wrong={"b": "requires_grad=False alone keeps a parameter fixed, whatever the optimizer holds"}),
     md("""
 ## 6. In your own words (graded by hand)
 

@@ -1,6 +1,6 @@
 """Assignment 1: freezing basics (freeze, unfreeze, count, freeze by name)."""
 
-from . import MCQ_INTRO, MCQ_PUBLIC, answer, free, hidden, md, public, setup
+from ..records import answer, free, hidden, mcq, md, public, setup
 
 CELLS = [
     md("""
@@ -88,7 +88,7 @@ trainable = [n for n, p in net.named_parameters() if p.requires_grad]
 assert trainable == ["head.weight"], f"only head.weight should still train, but these do: {trainable}"
 """),
     hidden("freeze_by_name"),
-    md("""
+    *mcq("ANSWER_Q1", text="""
 ## 4. Multiple choice (1 point each)
 
 Answer each question with one letter, as a string, for example `ANSWER_Q1 = "a"`.
@@ -100,11 +100,9 @@ Answer each question with one letter, as a string, for example `ANSWER_Q1 = "a"`
 * b) Only the weight is frozen; biases are never frozen.
 * c) Nothing: the line only stores a new Python attribute on the module; both parameters keep training.
 * d) PyTorch raises an AttributeError.
-"""),
-    answer("ANSWER_Q1", MCQ_INTRO.format("ANSWER_Q1")),
-    public("ANSWER_Q1", MCQ_PUBLIC.format("ANSWER_Q1")),
-    hidden("ANSWER_Q1"),
-    md("""
+""", key="c", hint="Is `requires_grad` an attribute that nn.Module itself reads?",
+         wrong={"a": "module.requires_grad = False freezes the module's parameters"}),
+    *mcq("ANSWER_Q2", text="""
 **Q2.** For `net = nn.Sequential(nn.Linear(10, 5), nn.ReLU(), nn.Linear(5, 2))`, after
 `net[0].requires_grad_(False)`, what does `sum(p.numel() for p in net.parameters() if p.requires_grad)` give?
 
@@ -112,11 +110,9 @@ Answer each question with one letter, as a string, for example `ANSWER_Q1 = "a"`
 * b) 12
 * c) 55
 * d) 67
-"""),
-    answer("ANSWER_Q2", MCQ_INTRO.format("ANSWER_Q2")),
-    public("ANSWER_Q2", MCQ_PUBLIC.format("ANSWER_Q2")),
-    hidden("ANSWER_Q2"),
-    md("""
+""", key="b", hint="Count elements (weight + bias of the layer that is still trainable).",
+         wrong={"a": "the trainable count is the number of trainable tensors"}),
+    *mcq("ANSWER_Q3", text="""
 **Q3.** You want the parameters of `model.encoder` (its weights and biases) to stop changing for the rest of
 training while the head learns. Which line does that? (BatchNorm running statistics are buffers, not parameters:
 they are a separate question, for assignment 3.)
@@ -125,10 +121,9 @@ they are a separate question, for assignment 3.)
 * b) Wrapping the encoder's forward pass in `with torch.no_grad():` for the first batch
 * c) `model.encoder.requires_grad_(False)`
 * d) `for p in model.encoder.parameters(): p.grad = None`
-"""),
-    answer("ANSWER_Q3", MCQ_INTRO.format("ANSWER_Q3")),
-    public("ANSWER_Q3", MCQ_PUBLIC.format("ANSWER_Q3")),
-    hidden("ANSWER_Q3"),
+""", key="c", hint="Which option changes a flag that the optimizer step and autograd will still see on later "
+                   "batches?",
+         wrong={"a": "model.eval() keeps weights from changing"}),
     md("""
 ## 5. In your own words (3 points, graded by hand)
 

@@ -1,7 +1,7 @@
 """Reference solutions for assignment a1_freezing_basics (instructor-only).
 
-This file is the single source of truth: `autograder/build_sources.py` copies each function
-body into the solution region of the source notebook.
+The single source of truth: `autograder/build_sources.py` copies each function into the solution region
+of the source notebook. The multiple-choice keys are declared with their questions, in spec.py.
 """
 
 from __future__ import annotations
@@ -46,9 +46,3 @@ def freeze_by_name(model: nn.Module, names: list[str]) -> nn.Module:
             for param in modules[name].parameters():
                 param.requires_grad_(False)
     return model
-
-
-# Multiple-choice answers (one letter each).
-ANSWER_Q1 = "c"
-ANSWER_Q2 = "b"
-ANSWER_Q3 = "c"

@@ -1,6 +1,6 @@
 """Assignment 2: transfer set-up (new heads, feature extractors, optimizers, layer-wise learning rates)."""
 
-from . import MCQ_INTRO, MCQ_PUBLIC, answer, free, hidden, md, public, setup
+from ..records import answer, free, hidden, mcq, md, public, setup
 
 CELLS = [
     md("""
@@ -97,7 +97,7 @@ trainable = [n for n, p in m.named_parameters() if p.requires_grad]
 assert trainable == ["fc.weight", "fc.bias"], f"only the new head should train, but these do: {trainable}"
 """),
     hidden("feature_extractor"),
-    md("""
+    *mcq("ANSWER_Q1", text="""
 ## 5. Multiple choice
 
 Answer with one letter as a string, e.g. `ANSWER_Q1 = "a"`.
@@ -108,22 +108,19 @@ Answer with one letter as a string, e.g. `ANSWER_Q1 = "a"`.
 * b) `model.classifier`, replaced by a new `nn.Linear`
 * c) `model.features[-1]`
 * d) `model.classifier[-1]`, keeping `model.classifier[0]` (dropout)
-"""),
-    answer("ANSWER_Q1", MCQ_INTRO.format("ANSWER_Q1")),
-    public("ANSWER_Q1", MCQ_PUBLIC.format("ANSWER_Q1")),
-    hidden("ANSWER_Q1"),
-    md("""
+""", key="d", hint="Print the model and look at the last lines: what is the last Linear called, and what else "
+                   "sits next to it?",
+         wrong={"b": "MobileNet's head is the whole classifier Sequential"}),
+    *mcq("ANSWER_Q2", text="""
 **Q2.** A ResNet-50 gets a new 5-class head and everything else is frozen. How many parameter elements train?
 
 * a) 10,245
 * b) 2,053
 * c) about 23.5 million
 * d) about 25.6 million
-"""),
-    answer("ANSWER_Q2", MCQ_INTRO.format("ANSWER_Q2")),
-    public("ANSWER_Q2", MCQ_PUBLIC.format("ANSWER_Q2")),
-    hidden("ANSWER_Q2"),
-    md("""
+""", key="a", hint="Only the new head trains: how many inputs does ResNet-50's fc take?",
+         wrong={"d": "a frozen backbone still counts as trainable parameters"}),
+    *mcq("ANSWER_Q3", text="""
 **Q3.** Why pass only the trainable parameters to the optimizer, rather than `model.parameters()`?
 
 * a) Because PyTorch raises an error when a frozen parameter is in an optimizer.
@@ -132,10 +129,7 @@ Answer with one letter as a string, e.g. `ANSWER_Q1 = "a"`.
   explicit.
 * c) Because frozen parameters make the forward pass slower.
 * d) It makes no difference at all.
-"""),
-    answer("ANSWER_Q3", MCQ_INTRO.format("ANSWER_Q3")),
-    public("ANSWER_Q3", MCQ_PUBLIC.format("ANSWER_Q3")),
-    hidden("ANSWER_Q3"),
+""", key="b", hint="Think about what weight decay and stale gradients do to tensors the optimizer holds."),
     md("""
 ## 6. In your own words (graded by hand)
 

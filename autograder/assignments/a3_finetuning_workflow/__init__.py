@@ -1,0 +1,1 @@
+"""Assignment a3_finetuning_workflow: frozen BatchNorm, unfreezing, schedules, two phases."""
