@@ -305,7 +305,7 @@ ax.legend()
 plt.show()
 
 # %% [markdown]
-# What the numbers above show (a test in `tests/test_lesson_claims_d1.py` re-runs these seeds and
+# What the numbers above show (a test in `tests/test_lesson03_claims.py` re-runs these seeds and
 # checks each statement, so the text cannot drift from the code):
 #
 # - **Pretrained features matter.** With the same 325 trainable numbers, each at its own best rate, the

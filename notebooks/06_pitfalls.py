@@ -172,7 +172,7 @@ ax.legend(loc="lower right")
 plt.show()
 
 # %% [markdown]
-# What the runs above show (re-checked on these seeds by `tests/test_lesson_claims_d1.py`):
+# What the runs above show (re-checked on these seeds by `tests/test_lesson06_claims.py`):
 #
 # - with BN in eval mode the frozen backbone is **exactly** as good on the source task as before —
 #   frozen really means frozen;
