@@ -60,7 +60,7 @@ print("CPU threads:   ", torch.get_num_threads())
 # | 2 | [Counting parameters](02_counting.ipynb) | count tensors vs elements, trainable / total, tied and lazy weights |
 # | 3 | [Freezing strategies](03_strategies.ipynb) | freeze by name, partially, unfreeze, replace heads, build the optimizer |
 # | 4 | [Transfer learning, measured](04_transfer.ipynb) | compare scratch, linear probe, one tuned block, full fine-tuning and LP-FT, fairly |
-# | 5 | [Fine-tuning workflows](05_workflows.ipynb) | two-phase training, gradual unfreezing, layer-wise learning rates |
+# | 5 | [Fine-tuning recipes](05_workflows.ipynb) | two-phase training, gradual unfreezing, layer-wise learning rates |
 # | 6 | [Pitfalls](06_pitfalls.ipynb) | recognise and fix BatchNorm drift, stale optimizers, zero-grad drift |
 # | 7 | [Speed and memory](07_speed.ipynb) | measure what freezing saves; cache a frozen backbone's features |
 # | 8 | [Evaluating a fine-tuned model](08_evaluation.ipynb) | read curves, confusion matrices, precision / recall / F1 |

@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# # Lesson 5 — Fine-tuning workflows
+# # Lesson 5 — Fine-tuning recipes
 #
 # **Goal:** go beyond "frozen or not". Real fine-tuning changes *what* is frozen and *how fast* each
 # part learns while training runs.
