@@ -25,6 +25,7 @@ import pytest
 
 from freezelab import lab
 from freezelab.cli import main as cli_main
+from freezelab.paths import DATA_DIR_ENV
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = str(Path(sys.executable).parent)
@@ -167,7 +168,8 @@ def _serve(tmp_path: Path, args: list[str]):
     port, token = _free_port(), secrets.token_hex(16)
     env = dict(os.environ, JUPYTER_CONFIG_DIR=str(home / "config"), JUPYTER_RUNTIME_DIR=str(home / "rt"),
                JUPYTERLAB_SETTINGS_DIR=str(home / "settings"),
-               JUPYTERLAB_WORKSPACES_DIR=str(home / "ws"), SHELL="/bin/bash")
+               JUPYTERLAB_WORKSPACES_DIR=str(home / "ws"), SHELL="/bin/bash",
+               **{DATA_DIR_ENV: str(tmp_path / "progress")})  # quiz answers: never the user's own progress
     log = open(tmp_path / "lab.log", "w")  # noqa: SIM115 - closed below
     server = subprocess.Popen(
         [sys.executable, "-m", "freezelab.cli", *args, "--no-browser", "--ServerApp.ip=127.0.0.1",
