@@ -38,7 +38,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests autograder solutions benchmarks notebooks/*.py
+	$(BIN)/ruff check src tests autograder benchmarks notebooks/*.py
 
 doctor: $(STAMP)
 	$(BIN)/freezelab doctor

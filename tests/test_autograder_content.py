@@ -13,21 +13,19 @@ import sys
 import types
 from pathlib import Path
 
+import assignments
+import build_sources
+import catalogue
 import nbformat
 import pytest
+from freezelab_checks import REGISTRY, CheckFailed, checks_for
+from freezelab_checks._common import banned_helpers
+from submission import checks_of, load_submission, run_checks
+
+from freezelab.grading.course import HIDDEN_PLACEHOLDER
 
 ROOT = Path(__file__).resolve().parents[1]
 AUTOGRADER = ROOT / "autograder"
-sys.path.insert(0, str(AUTOGRADER))
-
-import assignments  # noqa: E402
-import build_sources  # noqa: E402
-import catalogue  # noqa: E402
-from freezelab_checks import REGISTRY, CheckFailed, checks_for  # noqa: E402
-from freezelab_checks._common import banned_helpers  # noqa: E402
-from submission import checks_of, load_submission, run_checks  # noqa: E402
-
-from freezelab.grading.course import HIDDEN_PLACEHOLDER  # noqa: E402
 
 ASSIGNMENTS = catalogue.ASSIGNMENTS
 HIDDEN_CELL = re.compile(re.escape(HIDDEN_PLACEHOLDER) + r"\n"  # the one line a released hidden cell shows

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-CHECKED = ["src", "tests", "autograder", "solutions", "benchmarks", *sorted(
+CHECKED = ["src", "tests", "autograder", "benchmarks", *sorted(
     str(p.relative_to(ROOT)) for p in (ROOT / "notebooks").glob("*.py"))]
 
 
