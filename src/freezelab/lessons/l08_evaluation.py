@@ -9,6 +9,5 @@ from __future__ import annotations
 TASK = "new_digits"
 OVERFIT = {"k": 2, "seed": 0, "epochs": 40}       # a head on 2 labels per class memorises them ...
 MORE_LABELS = {"k": 20, "seed": 0, "epochs": 40}  # ... and with ten times more labels the gap shrinks
-CONFUSION = {"tp": 85, "fn": 15, "fp": 10, "tn": 90}
 FRAUD_SEED = 0
 LEAKAGE = {"k": 3, "seeds": tuple(range(8)), "test_size": 100}
