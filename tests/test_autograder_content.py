@@ -259,7 +259,7 @@ def test_banned_freezelab_helper_loses_the_points(monkeypatch) -> None:
 
 
 @pytest.mark.parametrize("module, helper, target", [
-    ("freezelab.strategies", "frozen_bn_to_eval", "set_frozen_bn_eval"),
+    ("freezelab.plans", "frozen_bn_to_eval", "set_frozen_bn_eval"),
     ("freezelab.features", "feature_extractor", "feature_extractor"),
 ])
 def test_real_course_helpers_are_refused(module: str, helper: str, target: str) -> None:
@@ -274,6 +274,22 @@ def test_real_course_helpers_are_refused(module: str, helper: str, target: str) 
 
     with pytest.raises(CheckFailed, match="off limits"):
         checks_for(assignment)[target][0](learner)
+
+
+def test_a_helper_imported_inside_the_answer_is_refused(monkeypatch) -> None:
+    monkeypatch.delitem(sys.modules, "freezelab.plans", raising=False)  # not imported before the check runs
+    assignment = next(a for a in ASSIGNMENTS if "set_frozen_bn_eval" in catalogue.graded_names(a))
+
+    def learner(model):
+        from freezelab.plans import frozen_bn_to_eval
+
+        frozen_bn_to_eval(model)
+        return model
+
+    with pytest.raises(CheckFailed, match="freezelab.plans.frozen_bn_to_eval is off limits"):
+        checks_for(assignment)["set_frozen_bn_eval"][0](learner)
+    model = __import__("torch").nn.Sequential(__import__("torch").nn.BatchNorm1d(2))
+    sys.modules["freezelab.plans"].frozen_bn_to_eval(model)  # works again once the check is over
 
 
 @pytest.mark.filterwarnings("ignore:a UserWarning")

@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib
+import importlib.abc
+import importlib.machinery
 import io
 import sys
 import types
@@ -34,11 +36,16 @@ REGISTRY: dict[str, dict[str, list[Callable[[Any], None]]]] = {}
 
 # Graded answers must be written with plain PyTorch, not by calling the course package's own helpers.
 # The data, the backbones, the device helper, the training loop and the paths they read (the checkpoint's
-# location) stay allowed; every other freezelab module the learner has imported is refused too.
-BANNED_MODULES = ("freezelab.inspect", "freezelab.transfer", "freezelab.strategies", "freezelab.peft",
-                  "freezelab.features", "freezelab.experiments")
+# location) stay allowed; every other freezelab module is refused, whether the learner imported it before the
+# check or imports it inside the answer while the check runs (a module added to the package later included).
 ALLOWED_MODULES = ("freezelab", "freezelab.data", "freezelab.backbones", "freezelab.device", "freezelab.paths",
                    "freezelab.training")
+
+
+def is_helper_module(name: str) -> bool:
+    """True for a freezelab module graded answers may not call (freezelab.grading is the grader itself)."""
+    return (name.startswith("freezelab.") and name not in ALLOWED_MODULES
+            and not name.startswith("freezelab.grading"))
 
 
 def expect(condition: object, message: str) -> None:
@@ -108,26 +115,48 @@ def call(fn: Any, name: str, *args: Any, **kwargs: Any) -> Any:
 
 @contextmanager
 def banned_helpers() -> Iterator[None]:
-    """While active, the functions of `BANNED_MODULES` raise instead of doing the learner's work."""
+    """While active, the functions of every helper module raise instead of doing the learner's work."""
     swapped: list[tuple[types.FunctionType, types.CodeType]] = []
-    # freezelab.grading is the grader itself (the checker runs these checks in-process): never touched.
-    imported = [n for n in list(sys.modules) if n.startswith("freezelab.") and n not in ALLOWED_MODULES
-                and not n.startswith("freezelab.grading")]
-    for module_name in dict.fromkeys([*BANNED_MODULES, *imported]):
-        try:
-            module = importlib.import_module(module_name)
-        except Exception:  # noqa: BLE001 - a helper module that is absent cannot be called either
-            continue
+
+    def refuse_in(module: types.ModuleType) -> None:
         for attr, value in vars(module).items():
-            if (isinstance(value, types.FunctionType) and value.__module__ == module_name
+            if (isinstance(value, types.FunctionType) and value.__module__ == module.__name__
                     and not value.__code__.co_freevars):
                 swapped.append((value, value.__code__))
-                value.__code__ = _refusing_code(f"{module_name}.{attr}")
+                value.__code__ = _refusing_code(f"{module.__name__}.{attr}")
+
+    for name in [n for n in list(sys.modules) if is_helper_module(n)]:
+        refuse_in(sys.modules[name])
+    finder = _RefuseOnImport(refuse_in)
+    sys.meta_path.insert(0, finder)
     try:
         yield
     finally:
+        sys.meta_path.remove(finder)
         for function, code in swapped:
             function.__code__ = code
+
+
+class _RefuseOnImport(importlib.abc.MetaPathFinder):
+    """Finds helper modules as usual, and makes their functions refuse as soon as the module has run."""
+
+    def __init__(self, refuse_in: Callable[[types.ModuleType], None]) -> None:
+        self.refuse_in = refuse_in
+
+    def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
+        if not is_helper_module(name):
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        run_module, refuse_in = spec.loader.exec_module, self.refuse_in
+
+        def exec_module(module: types.ModuleType) -> None:
+            run_module(module)
+            refuse_in(module)
+
+        spec.loader.exec_module = exec_module  # this loader object belongs to this one import
+        return spec
 
 
 def _refusing_code(qualname: str) -> types.CodeType:
