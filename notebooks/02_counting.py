@@ -35,7 +35,7 @@ import torchvision
 from torch import nn
 
 from freezelab.device import describe_device, pick_device, seed_everything
-from freezelab.inspect import count_parameters, freeze_map, summary, trainable_names
+from freezelab.inspect import freeze_map, param_count, summary, trainable_names
 from freezelab.quiz import show
 
 device = pick_device()
@@ -96,10 +96,10 @@ print(f"Trainable: {trainable:,} / Total: {total:,} ({100 * trainable / total:.1
 # ## 2. The same counts with `freezelab.inspect`
 #
 # The course's helpers do exactly the sums above (they only *look*; they never change `requires_grad`):
-# `count_parameters` returns both kinds of count, `summary` prints one row per layer.
+# `param_count` returns both kinds of count, `summary` prints one row per layer.
 
 # %% tags=["check-output"]
-counts = count_parameters(model)
+counts = param_count(model)
 print(counts)
 print("tensors:", counts.tensors, "trainable tensors:", counts.trainable_tensors)
 print(summary(model))
@@ -142,7 +142,7 @@ print("parameters() (de-duplicated):    ", sum(p.numel() for p in lm.parameters(
 print("named_parameters(remove_dup=False):",
       sum(p.numel() for _, p in lm.named_parameters(remove_duplicate=False)))
 print("state_dict() entries:             ", sum(t.numel() for t in lm.state_dict().values()))
-print("count_parameters:                 ", count_parameters(lm).total)
+print("param_count:                      ", param_count(lm).total)
 print("same object:", lm.decoder.weight is lm.embed.weight)
 
 # %% [markdown]
@@ -164,11 +164,11 @@ print("decoder.weight.requires_grad:", lm.decoder.weight.requires_grad)
 # %% tags=["check-output"]
 lazy = nn.Sequential(nn.LazyLinear(8), nn.ReLU(), nn.Linear(8, 2))
 try:
-    count_parameters(lazy)
+    param_count(lazy)
 except ValueError as err:
     print("before any data:", err)
 lazy(torch.zeros(1, 20))  # one dummy batch fixes in_features = 20
-print("after one batch:", count_parameters(lazy))
+print("after one batch:", param_count(lazy))
 
 # %% [markdown]
 # Freezing, on the other hand, can come first — but only in the loop form that *assigns* the flag. The
@@ -199,7 +199,7 @@ show(ids=["cnt-predict-resnet50-share"])
 
 # %% tags=["check-output"]
 resnet50 = torchvision.models.resnet50(weights=None)
-print(f"ResNet-50 as built (1000 ImageNet classes): {count_parameters(resnet50).total:,} elements")
+print(f"ResNet-50 as built (1000 ImageNet classes): {param_count(resnet50).total:,} elements")
 resnet50.requires_grad_(False)  # freeze the whole backbone...
 resnet50.fc = nn.Linear(resnet50.fc.in_features, 5)  # ...then add a new head: trainable by default
 trainable = sum(p.numel() for p in resnet50.parameters() if p.requires_grad)
@@ -218,7 +218,7 @@ print(f"with two decimals: {100 * trainable / total:.2f}%")
 
 # %% tags=["check-output"]
 resnet18 = torchvision.models.resnet18(weights=None)
-print(f"ResNet-18: {count_parameters(resnet18).total:,} elements, head = {resnet18.fc}")
+print(f"ResNet-18: {param_count(resnet18).total:,} elements, head = {resnet18.fc}")
 
 # %% [markdown]
 # Where is the head? It depends on the family: ResNets end in `fc`; MobileNet, VGG and EfficientNet
@@ -228,7 +228,7 @@ print(f"ResNet-18: {count_parameters(resnet18).total:,} elements, head = {resnet
 mobilenet = torchvision.models.mobilenet_v3_small(weights=None)
 mobilenet.requires_grad_(False)
 mobilenet.classifier[-1] = nn.Linear(mobilenet.classifier[-1].in_features, 5)
-print(count_parameters(mobilenet))
+print(param_count(mobilenet))
 print("trainable:", trainable_names(mobilenet))
 
 # %% [markdown]
@@ -245,8 +245,8 @@ resnet18.fc.requires_grad_(True)
 fig = freeze_map(resnet18, log=True)
 
 # %% tags=["check-output"]
-print(count_parameters(resnet18))
-share = sum(p.numel() for p in resnet18.layer4.parameters()) / count_parameters(resnet18).total
+print(param_count(resnet18))
+share = sum(p.numel() for p in resnet18.layer4.parameters()) / param_count(resnet18).total
 print(f"layer4 holds {100 * share:.0f}% of all elements")
 
 # %% [markdown]
@@ -265,7 +265,7 @@ total_flops = flops.get_total_flops()
 for stage in ("conv1", "layer1", "layer2", "layer3", "layer4", "fc"):
     share = sum(flops.get_flop_counts()[f"ResNet.{stage}"].values()) / total_flops
     elements = sum(p.numel() for p in resnet18.get_submodule(stage).parameters())
-    print(f"{stage:7} {100 * elements / count_parameters(resnet18).total:5.1f}% of the elements, "
+    print(f"{stage:7} {100 * elements / param_count(resnet18).total:5.1f}% of the elements, "
           f"{100 * share:5.1f}% of the forward FLOPs")
 
 # %% [markdown]

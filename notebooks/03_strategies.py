@@ -40,7 +40,7 @@ from torch import nn
 
 from freezelab.backbones import load_pretrained
 from freezelab.device import describe_device, pick_device, seed_everything
-from freezelab.inspect import count_parameters, trainable_names
+from freezelab.inspect import param_count, trainable_names
 from freezelab.lessons.l03_strategies import BLOCK_LRS, HEAD_LRS, SETUPS, head_run
 from freezelab.plans import train_only
 from freezelab.quiz import show
@@ -62,7 +62,7 @@ print(describe_device())
 model = load_pretrained()
 model.requires_grad_(False)
 model.fc.requires_grad_(True)
-print(count_parameters(model))
+print(param_count(model))
 print("trainable:", trainable_names(model))
 
 # %% [markdown]
@@ -165,9 +165,9 @@ for stage in ("conv1", "bn1", "layer1", "layer2", "layer3", "fc"):
 
 # %% tags=["check-output"]
 model = train_only(load_pretrained(), ["fc"])
-print("before:", count_parameters(model))
+print("before:", param_count(model))
 model.layer3.requires_grad_(True)
-print("after :", count_parameters(model))
+print("after :", param_count(model))
 
 # %% [markdown]
 # An optimizer only updates the parameters it was given. If you built it over the head alone, the
@@ -197,7 +197,7 @@ mobilenet.requires_grad_(False)
 mobilenet.classifier[-1] = nn.Linear(mobilenet.classifier[-1].in_features, 5)
 
 for name, net in (("resnet18", resnet), ("mobilenet_v3_small", mobilenet)):
-    print(f"{name:20} {count_parameters(net)}   trainable: {trainable_names(net)}")
+    print(f"{name:20} {param_count(net)}   trainable: {trainable_names(net)}")
 
 # %% [markdown]
 # **Commit to your answer:** what goes wrong if we replace MobileNet's *whole* classifier with

@@ -44,7 +44,7 @@ from freezelab.backbones import load_pretrained
 from freezelab.data import loaders, target_task
 from freezelab.device import describe_device, pick_device, seed_everything
 from freezelab.lessons.l06_pitfalls import DRIFT_SETUPS, TASK, drift_run
-from freezelab.plans import frozen_bn_to_eval, train_only
+from freezelab.plans import eval_frozen_batchnorm, train_only
 from freezelab.quiz import show
 from freezelab.training import fit
 
@@ -93,7 +93,7 @@ print("running_mean changed:", not torch.equal(stats_before, model.bn1.running_m
 # %%
 from inspect import getsource
 
-print(getsource(frozen_bn_to_eval))
+print(getsource(eval_frozen_batchnorm))
 
 # %% tags=["check-output"]
 def bn_drift(**fit_kwargs) -> bool:
@@ -106,8 +106,8 @@ def bn_drift(**fit_kwargs) -> bool:
     return not torch.equal(before, model.bn1.running_mean)
 
 
-print("model.eval() once, before fit:     drift =", bn_drift())
-print("before_epoch=frozen_bn_to_eval:    drift =", bn_drift(before_epoch=frozen_bn_to_eval))
+print("model.eval() once, before fit:         drift =", bn_drift())
+print("before_epoch=eval_frozen_batchnorm: drift =", bn_drift(before_epoch=eval_frozen_batchnorm))
 
 # %% [markdown]
 # A second fix removes the problem at the source: torchvision's `ops.FrozenBatchNorm2d` stores weight,
@@ -202,8 +202,8 @@ model.eval()
 print("after model.eval(): dropout active =", model.dropout.training)
 print("two forward passes identical:", torch.equal(model(batch), model(batch)))
 model.train()
-frozen_bn_to_eval(model)
-print("train() + frozen_bn_to_eval: dropout active =", model.dropout.training,
+eval_frozen_batchnorm(model)
+print("train() + eval_frozen_batchnorm: dropout active =", model.dropout.training,
       "| bn1 in train mode =", model.bn1.training)
 print("two forward passes identical:", torch.equal(model(batch), model(batch)))
 
@@ -279,7 +279,7 @@ def frozen_layer_moves(make_optimizer, set_to_none: bool) -> bool:
     """Train 2 steps, freeze layer1, train 2 more steps: did layer1 move after it was frozen?"""
     torch.manual_seed(0)
     model = load_pretrained().to(device)
-    frozen_bn_to_eval(model)
+    eval_frozen_batchnorm(model)
     optimizer = make_optimizer(model.parameters())
     for i in range(4):
         if i == 2:
@@ -313,7 +313,7 @@ for name, make in optimizers.items():
 # %% tags=["check-output"]
 torch.manual_seed(0)
 model = load_pretrained().to(device)
-frozen_bn_to_eval(model)
+eval_frozen_batchnorm(model)
 optimizer = torch.optim.SGD(model.parameters(), lr=0.01)  # plain SGD: no momentum, no weight decay
 nn.functional.cross_entropy(model(batch[:16]), targets[:16]).backward()
 model.layer1.requires_grad_(False)  # frozen after backward(), before step()
@@ -379,7 +379,7 @@ except RuntimeError as err:
 # %% [markdown]
 # PyTorch refuses loudly here. The quiet version happens in frameworks or loops that skip the backward
 # pass when there is nothing to train: the loss curve is perfectly flat. A flat training loss from step
-# one means "check what is trainable" (`count_parameters(model)` from lesson 2). **Fix:** unfreeze (or
+# one means "check what is trainable" (`param_count(model)` from lesson 2). **Fix:** unfreeze (or
 # add) at least the head.
 
 # %% [markdown]
@@ -447,7 +447,7 @@ print("before the fixes:", freezelab.audit(model, optimizer).codes)
 
 optimizer.add_param_group({"params": model.layer3.parameters(), "lr": 1e-4})
 del model.requires_grad
-frozen_bn_to_eval(model)
+eval_frozen_batchnorm(model)
 model.zero_grad()  # set_to_none=True: also clears the frozen layers' leftover gradients (pitfall 3)
 print("after the fixes: ", freezelab.audit(model, optimizer).codes)
 

@@ -54,7 +54,7 @@ from freezelab import audit
 from freezelab.backbones import TinyResNet, load_pretrained
 from freezelab.data import target_task
 from freezelab.device import seed_everything
-from freezelab.plans import frozen_bn_to_eval, train_only, trainable_parameters
+from freezelab.plans import eval_frozen_batchnorm, train_only, trainable_parameters
 from freezelab.quiz import flashcards, show
 
 seed_everything(0)
@@ -90,7 +90,7 @@ def head_trained() -> tuple[nn.Module, torch.optim.Optimizer]:
     """The pretrained backbone frozen (BatchNorm in eval mode), the head trained for 3 Adam steps."""
     torch.manual_seed(0)
     model = train_only(load_pretrained(), ["fc"]).train()
-    frozen_bn_to_eval(model)
+    eval_frozen_batchnorm(model)
     optimizer = torch.optim.Adam(model.fc.parameters(), lr=1e-3)
     for _ in range(3):
         train_step(model, optimizer)
@@ -383,7 +383,7 @@ for name, p in wrapped.named_parameters():
     p.requires_grad_(name.startswith("fc"))
 print("first names:", [n for n, _ in wrapped.named_parameters()][:2])
 print("trainable tensors:", sum(p.requires_grad for p in wrapped.parameters()))
-frozen_bn_to_eval(wrapped)  # section 1's habit, so that the audit below is about the prefix only
+eval_frozen_batchnorm(wrapped)  # section 1's habit, so that the audit below is about the prefix only
 print(audit(wrapped).codes)
 
 # %% [markdown]

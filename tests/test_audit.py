@@ -13,7 +13,7 @@ from torch import nn
 from freezelab import audit
 from freezelab.audit import CODES, AuditReport
 from freezelab.backbones import TinyResNet
-from freezelab.plans import frozen_bn_to_eval, train_only
+from freezelab.plans import eval_frozen_batchnorm, train_only
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -29,7 +29,7 @@ def backward(model: nn.Module) -> None:
 
 def test_clean_real_setup_has_no_findings():
     model = train_only(TinyResNet(), ["fc"]).train()
-    frozen_bn_to_eval(model)
+    eval_frozen_batchnorm(model)
     optimizer = torch.optim.AdamW(model.fc.parameters(), lr=1e-3)
     model(torch.randn(4, 1, 16, 16)).sum().backward()
     optimizer.step()
@@ -102,7 +102,7 @@ def test_batchnorm_frozen_in_train_mode():
     report = audit(model)
     assert report.codes == ["bn-train-mode"]
     assert report.findings[0].names[:2] == ("bn1", "layer1.bn1") and len(report.findings[0].names) == 9
-    frozen_bn_to_eval(model)
+    eval_frozen_batchnorm(model)
     assert audit(model).ok
     model.layer3.requires_grad_(True)  # a BatchNorm that trains may stay in train mode
     model.layer3.train()

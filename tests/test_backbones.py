@@ -18,7 +18,7 @@ from freezelab.backbones import (
     torchvision_model,
 )
 from freezelab.data import source_task
-from freezelab.inspect import count_parameters, trainable_names
+from freezelab.inspect import param_count, trainable_names
 
 
 @pytest.fixture
@@ -45,7 +45,7 @@ def test_checkpoint_loads_and_knows_the_source_task():
     torch.manual_seed(0)
     model = load_pretrained().eval()
     assert isinstance(model, TinyResNet) and model.fc.out_features == 5
-    assert 70_000 < count_parameters(model).total < 85_000
+    assert 70_000 < param_count(model).total < 85_000
     task = source_task()
     with torch.no_grad():
         accuracy = (model(task.x_val).argmax(1) == task.y_val).float().mean().item()

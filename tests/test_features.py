@@ -9,22 +9,22 @@ import torch
 from torch import nn
 
 from freezelab.backbones import TinyResNet
-from freezelab.features import extract_features, feature_extractor, head_epoch
+from freezelab.features import extract_features, frozen_backbone, head_epoch
 
 
 def test_feature_extractor_is_a_frozen_eval_copy_and_refuses_a_model_without_fc():
     model = TinyResNet(num_classes=5).train()
-    backbone = feature_extractor(model)
+    backbone = frozen_backbone(model)
     assert model.training and all(p.requires_grad for p in model.parameters()), "the original is untouched"
     assert not backbone.training and not any(p.requires_grad for p in backbone.parameters())
     assert extract_features(backbone, torch.randn(7, 1, 16, 16), batch_size=3, device="cpu").shape == (7, 64)
     with pytest.raises(ValueError, match="has no `fc` head"):
-        feature_extractor(nn.Sequential(nn.Linear(2, 2)))
+        frozen_backbone(nn.Sequential(nn.Linear(2, 2)))
 
 
 def test_a_head_epoch_on_cached_features_equals_one_through_the_backbone():
     torch.manual_seed(0)
-    backbone = feature_extractor(TinyResNet(num_classes=3))
+    backbone = frozen_backbone(TinyResNet(num_classes=3))
     x, y = torch.randn(10, 1, 16, 16), torch.arange(10) % 3
     head = nn.Linear(64, 3)
     twin = copy.deepcopy(head)

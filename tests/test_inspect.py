@@ -13,10 +13,10 @@ from torch import nn
 
 from freezelab.backbones import TinyResNet, torchvision_model
 from freezelab.inspect import (
-    count_parameters,
     freeze_map,
     frozen_names,
     group_by_module,
+    param_count,
     parameter_table,
     summary,
     trainable_names,
@@ -29,9 +29,9 @@ def seed_model() -> nn.Sequential:
 
 def test_seed_example_counts():
     model = seed_model()
-    assert count_parameters(model).total == 67
+    assert param_count(model).total == 67
     model[0].requires_grad_(False)
-    count = count_parameters(model)
+    count = param_count(model)
     assert (count.trainable_tensors, count.trainable, count.frozen, count.tensors) == (2, 12, 55, 4)
     assert count.percent_trainable == pytest.approx(100 * 12 / 67)
     assert trainable_names(model) == ["2.weight", "2.bias"]
@@ -42,7 +42,7 @@ def test_inspect_does_not_change_flags():
     model = seed_model()
     model[2].weight.requires_grad_(False)
     before = [p.requires_grad for p in model.parameters()]
-    parameter_table(model), count_parameters(model), summary(model)
+    parameter_table(model), param_count(model), summary(model)
     plt.close(freeze_map(model))
     assert [p.requires_grad for p in model.parameters()] == before
 
@@ -54,7 +54,7 @@ def test_tied_weights_counted_once_with_alias():
     rows = parameter_table(model)
     assert [r.name for r in rows] == ["0.weight"]
     assert rows[0].aliases == ("2.weight",)
-    assert count_parameters(model).total == 16
+    assert param_count(model).total == 16
     # Naive counting over every registered name double-counts: the reason de-duplication matters.
     assert sum(p.numel() for _, p in model.named_parameters(remove_duplicate=False)) == 32
 
@@ -62,9 +62,9 @@ def test_tied_weights_counted_once_with_alias():
 def test_lazy_module_errors_before_forward_then_counts():
     model = nn.Sequential(nn.LazyLinear(3), nn.ReLU(), nn.Linear(3, 1))
     with pytest.raises(ValueError, match=r"0\.weight.*one forward pass"):
-        count_parameters(model)
+        param_count(model)
     model(torch.zeros(2, 7))
-    assert count_parameters(model).total == 7 * 3 + 3 + 3 + 1
+    assert param_count(model).total == 7 * 3 + 3 + 3 + 1
 
 
 def test_summary_has_rows_and_totals_line():
@@ -88,7 +88,7 @@ def test_group_by_module_depth_and_partial_status():
     assert groups["layer1"]["status"] == "frozen"
     assert groups["layer2"]["status"] == "partly frozen"
     assert groups["fc"]["status"] == "trainable"
-    assert sum(g["total"] for g in groups.values()) == count_parameters(model).total
+    assert sum(g["total"] for g in groups.values()) == param_count(model).total
 
 
 def test_freeze_map_is_a_labelled_figure():
@@ -161,7 +161,7 @@ def test_counts_match_brute_force(stack, tie):
     linears = [m for m in model if isinstance(m, nn.Linear)]
     if tie and len(linears) >= 2 and linears[-1].weight.shape == linears[-2].weight.shape:
         linears[-1].weight = linears[-2].weight  # a tied pair must still be counted once
-    count = count_parameters(model)
+    count = param_count(model)
     total, trainable, tensors = brute_force(model)
     assert (count.total, count.trainable, count.tensors) == (total, trainable, tensors)
     assert count.trainable + count.frozen == count.total
@@ -179,9 +179,9 @@ def test_counts_match_brute_force(stack, tie):
 def test_lazy_linear_counts_after_first_forward(in_features, hidden, out):
     model = nn.Sequential(nn.LazyLinear(hidden), nn.ReLU(), nn.LazyLinear(out))
     with pytest.raises(ValueError, match="run one forward pass with a sample batch first"):
-        count_parameters(model)
+        param_count(model)
     model(torch.zeros(1, in_features))
-    assert count_parameters(model).total == in_features * hidden + hidden + hidden * out + out
+    assert param_count(model).total == in_features * hidden + hidden + hidden * out + out
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -189,13 +189,13 @@ def test_lazy_linear_counts_after_first_forward(in_features, hidden, out):
 # ---------------------------------------------------------------------------------------------------------
 
 def test_resnet18_total():
-    assert count_parameters(torchvision_model("resnet18")).total == 11_689_512
+    assert param_count(torchvision_model("resnet18")).total == 11_689_512
 
 
 def test_resnet50_feature_extraction_counts():
     model = torchvision_model("resnet50")
     model.requires_grad_(False)
     model.fc = nn.Linear(model.fc.in_features, 5)
-    count = count_parameters(model)
+    count = param_count(model)
     assert (count.total, count.trainable, count.trainable_tensors) == (23_518_277, 10_245, 2)
     assert str(count) == "Trainable: 10,245 / Total: 23,518,277 (0.0%)"

@@ -18,7 +18,7 @@ from freezelab.bench import (
     timing_verdict,
 )
 from freezelab.data import target_task
-from freezelab.features import compare_caching, extract_features, feature_extractor
+from freezelab.features import compare_caching, extract_features, frozen_backbone
 from freezelab.lessons import l07_speed as lesson
 
 CPU = "cpu"
@@ -35,7 +35,7 @@ def test_07_cached_head_epoch_is_faster_and_identical():
 
 def test_07_feature_extractor_is_frozen_and_matches_the_model():
     model = load_pretrained().eval()
-    backbone = feature_extractor(model)
+    backbone = frozen_backbone(model)
     assert not any(p.requires_grad for p in backbone.parameters())
     x = target_task(lesson.TASK).x_val[:16]
     with torch.no_grad():

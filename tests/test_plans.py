@@ -11,7 +11,7 @@ from freezelab.plans import (
     PLANS,
     bitfit,
     build_model,
-    frozen_bn_to_eval,
+    eval_frozen_batchnorm,
     train_only,
     trainable_count,
     trainable_parameters,
@@ -36,7 +36,7 @@ def test_train_only_rejects_unknown_module():
 
 def test_frozen_bn_to_eval_only_touches_frozen_batchnorm():
     model = train_only(TinyResNet(), ["layer3", "fc"]).train()
-    frozen_bn_to_eval(model)
+    eval_frozen_batchnorm(model)
     assert not model.bn1.training and not model.layer2.bn2.training
     assert model.layer3.bn1.training and model.dropout.training
 

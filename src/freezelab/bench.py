@@ -196,7 +196,7 @@ def compare_frozen_sets(model_fn: Callable[[], nn.Module], batch: Batch,
     Sets are timed in turns (one step of each per round, `repeats` rounds), so a machine that gets
     busier or quieter during the run affects every set alike instead of whichever came last.
     """
-    from .inspect import count_parameters
+    from .inspect import param_count
 
     device = resolve_device(device, "cpu")
     model = model_fn().to(device)
@@ -209,7 +209,7 @@ def compare_frozen_sets(model_fn: Callable[[], nn.Module], batch: Batch,
     rows = []
     for name, frozen in sets.items():
         with applied(model, frozen):
-            count = count_parameters(model)
+            count = param_count(model)
         stats = StepStats.from_times(times[name])
         rows.append({"name": name, "frozen": list(frozen), "trainable": count.trainable, "total": count.total,
                      "median_s": stats.median, "iqr_s": stats.iqr, "q1_s": stats.q1, "q3_s": stats.q3,

@@ -13,7 +13,7 @@ from torch import nn
 from .backbones import TinyResNet, load_pretrained
 from .data import Task, few_shot, loaders, source_task
 from .device import seed_everything
-from .features import extract_features, feature_extractor
+from .features import extract_features, frozen_backbone
 from .training import History, fit
 
 
@@ -23,7 +23,7 @@ def probe_accuracy(model: nn.Module, x_train: torch.Tensor, y_train: torch.Tenso
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
 
-    backbone = feature_extractor(model)
+    backbone = frozen_backbone(model)
     f_train = extract_features(backbone, x_train, device=device).numpy()
     f_test = extract_features(backbone, x_test, device=device).numpy()
     with warnings.catch_warnings():
@@ -99,7 +99,7 @@ def fraud_models(seed: int = 0) -> dict[str, dict[str, float]]:
 
 def feature_task(task: Task, device: torch.device | str | None = None) -> Task:
     """The same task with every image replaced by the pretrained backbone's 64-d features (cached once)."""
-    backbone = feature_extractor(load_pretrained())
+    backbone = frozen_backbone(load_pretrained())
     return replace(task, x_train=extract_features(backbone, task.x_train, device=device),
                    x_val=extract_features(backbone, task.x_val, device=device),
                    x_test=extract_features(backbone, task.x_test, device=device))

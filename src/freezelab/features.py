@@ -29,7 +29,7 @@ class Features(nn.Module):
         return self.model.features(x)
 
 
-def feature_extractor(model: nn.Module) -> nn.Module:
+def frozen_backbone(model: nn.Module) -> nn.Module:
     """A frozen, eval-mode copy of `model` that outputs features (TinyResNet, or a ResNet with `fc`)."""
     backbone = copy.deepcopy(model)
     if isinstance(backbone, TinyResNet):
@@ -95,7 +95,7 @@ def compare_caching(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_clas
                     device: torch.device | str | None = None) -> CachingResult:
     """Time one head epoch with the frozen backbone recomputed vs on cached features (same init, order)."""
     device = resolve_device(device)
-    backbone = feature_extractor(model).to(device)
+    backbone = frozen_backbone(model).to(device)
     dim = extract_features(backbone, x[:2], device=device).shape[1]
     torch.manual_seed(seed)
     head_a = nn.Linear(dim, num_classes).to(device)

@@ -68,7 +68,7 @@ def parameter_table(model: nn.Module) -> list[ParamRow]:
             for k, p in params.items()]
 
 
-def count_parameters(model: nn.Module) -> ParamCount:
+def param_count(model: nn.Module) -> ParamCount:
     """Total, trainable and frozen elements, and tensor counts; shared weights are counted once."""
     rows = parameter_table(model)
     total = sum(r.numel for r in rows)
@@ -128,7 +128,7 @@ def summary(model: nn.Module) -> str:
         lines.append(f"{g['name']:<{width}}  {g['type']:<{type_width}}  {g['total']:>12,}  "
                      f"{g['trainable']:>12,}  {g['status']}")
     lines.append("-" * (width + type_width + 46))
-    lines.append(str(count_parameters(model)))
+    lines.append(str(param_count(model)))
     return "\n".join(lines)
 
 
@@ -168,7 +168,7 @@ def freeze_map(model: nn.Module, depth: int = 1, log: bool = False, ax=None, tit
     largest = max([g["total"] for g in groups] + [1])
     ax.set_xlim(0.8 if log else 0, largest * (300 if log else 2.0))  # room for the text labels
     ax.set_xlabel("parameters (elements" + (", log scale)" if log else ")"))
-    ax.set_title(title or str(count_parameters(model)), fontsize=10)
+    ax.set_title(title or str(param_count(model)), fontsize=10)
     ax.legend(handles=[Patch(facecolor=s["color"], hatch=s["hatch"], edgecolor="black", label=k)
                        for k, s in _STYLE.items()], loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     fig.tight_layout()

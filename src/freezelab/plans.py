@@ -43,7 +43,7 @@ def bitfit(model: nn.Module) -> nn.Module:
     return model
 
 
-def frozen_bn_to_eval(model: nn.Module, _epoch: int = 0) -> None:
+def eval_frozen_batchnorm(model: nn.Module, _epoch: int = 0) -> None:
     """Put every BatchNorm whose parameters are all frozen in eval mode (use as `fit(before_epoch=...)`)."""
     for module in model.modules():
         if isinstance(module, nn.modules.batchnorm._BatchNorm) and not any(

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from .data import Task, augment, few_shot, loaders, source_task, target_task
 from .device import resolve_device, seed_everything
-from .plans import PLANS, build_model, frozen_bn_to_eval, trainable_count, trainable_parameters
+from .plans import PLANS, build_model, eval_frozen_batchnorm, trainable_count, trainable_parameters
 from .training import fit, loss_and_accuracy
 
 PHASES = ("single", "lp_ft", "two_phase", "gradual", "discriminative")
@@ -123,7 +123,7 @@ def train(model: nn.Module, task: Task, name: str, generator: torch.Generator, s
         return augment(x.cpu(), generator).to(x.device)
 
     def fit_for(optimizer: torch.optim.Optimizer, n: int) -> None:
-        fit(model, data["train"], optimizer, n, device=device, before_epoch=frozen_bn_to_eval,
+        fit(model, data["train"], optimizer, n, device=device, before_epoch=eval_frozen_batchnorm,
             augment=shifted, progress=False)
 
     def head_alone(head_lr: float) -> torch.optim.Optimizer:

@@ -14,7 +14,7 @@ import torch
 from ..backbones import TinyResNet, load_pretrained
 from ..data import few_shot, loaders, target_task
 from ..device import resolve_device, seed_everything
-from ..plans import frozen_bn_to_eval, train_only, trainable_count, trainable_parameters
+from ..plans import eval_frozen_batchnorm, train_only, trainable_count, trainable_parameters
 from ..training import History, fit, loss_and_accuracy
 
 # Learning rates `head_run` tries: a lone head trained for 15 steps wants large steps; a pretrained block
@@ -62,7 +62,7 @@ def head_run(backbone: str = "pretrained", train: Iterable[str] = ("fc",), task_
         model = load_pretrained(task.num_classes) if backbone == "pretrained" else TinyResNet(task.num_classes)
         train_only(model, train)
         optimizer = torch.optim.Adam(trainable_parameters(model), lr=lr)
-        history = fit(model, data["train"], optimizer, epochs, device=device, before_epoch=frozen_bn_to_eval,
+        history = fit(model, data["train"], optimizer, epochs, device=device, before_epoch=eval_frozen_batchnorm,
                       progress=progress, desc=f"{backbone} backbone, training {', '.join(train)}, lr {lr:g}")
         _, val_acc = loss_and_accuracy(model, data["val"], device)
         _, test_acc = loss_and_accuracy(model, data["test"], device)

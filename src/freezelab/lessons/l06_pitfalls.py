@@ -13,7 +13,7 @@ from ..backbones import load_pretrained
 from ..data import few_shot, loaders, target_task
 from ..device import resolve_device, seed_everything
 from ..evaluation import source_accuracy
-from ..plans import frozen_bn_to_eval, train_only, trainable_parameters
+from ..plans import eval_frozen_batchnorm, train_only, trainable_parameters
 from ..training import fit, loss_and_accuracy
 
 TASK = "inverted"
@@ -47,7 +47,7 @@ def drift_run(freeze_backbone: bool, bn_eval: bool, task_name: str = "new_digits
         train_only(model, ["fc"])
     optimizer = torch.optim.SGD(trainable_parameters(model), lr=lr, momentum=0.9)
     fit(model, data["train"], optimizer, epochs, device=device,
-        before_epoch=frozen_bn_to_eval if bn_eval else None, progress=progress, desc="fine-tuning")
+        before_epoch=eval_frozen_batchnorm if bn_eval else None, progress=progress, desc="fine-tuning")
     _, target_acc = loss_and_accuracy(model, data["test"], device)
     return {"source_before": before, "source_after": source_accuracy(model, source_head),
             "target_acc": target_acc}
