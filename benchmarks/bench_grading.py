@@ -36,7 +36,8 @@ def build_class(tmp: Path, assignment: str, students: int) -> tuple[Path, Path]:
     """Copy the course, release it, and write `students` filled notebooks; return (course, folder)."""
     root = repo_root()
     shutil.copytree(root / "autograder", tmp / "autograder", ignore=SCRATCH)
-    shutil.copytree(root / "solutions", tmp / "solutions", ignore=SCRATCH)
+    if (root / "solutions").is_dir():  # the reference answers, where the course keeps them outside autograder/
+        shutil.copytree(root / "solutions", tmp / "solutions", ignore=SCRATCH)
     course = tmp / "autograder"
     sys.path.insert(0, str(course))
     catalogue = importlib.import_module("catalogue")

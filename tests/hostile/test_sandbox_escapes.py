@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from _procs import host_cmdlines, tree
 
 from freezelab.grading import sandbox
 from freezelab.grading._zygote import CHILD_UID_BASE, CHILD_UID_SPAN
@@ -48,33 +49,6 @@ def isolated_only(z: Zygote) -> None:
     """Skip for --no-sandbox: it keeps the limits and the clean-up, not the namespaces or the uid."""
     if z.mode == "plain":
         pytest.skip("the plain mode (--no-sandbox) does not isolate this")
-
-
-def tree(pid: int) -> set[int]:
-    """Pids of `pid` and all its descendants, read from the host's /proc."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        try:
-            parents[int(entry.name)] = int((entry / "stat").read_bytes().rsplit(b")", 1)[1].split()[1])
-        except (ValueError, OSError, IndexError):
-            continue
-    found, frontier = {pid}, {pid}
-    while frontier:
-        frontier = {child for child, parent in parents.items() if parent in frontier} - found
-        found |= frontier
-    return found
-
-
-def host_cmdlines(token: str) -> list[int]:
-    """Host pids whose command line contains `token`."""
-    hits = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and token.encode() in (entry / "cmdline").read_bytes():
-                hits.append(int(entry.name))
-        except OSError:
-            continue
-    return hits
 
 
 def digest(folder: Path) -> str:

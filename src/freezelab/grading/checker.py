@@ -409,8 +409,8 @@ def _stop_reason(outcome: Any, timed_out: TimeLimit | None) -> str:
         return str(timed_out)
     reason = getattr(outcome, "reason", "crash")
     if reason == "memory":
-        detail = getattr(outcome, "detail", "")
-        return f"it used more memory than allowed{f' ({detail})' if detail else ''} (killed)"
+        detail = getattr(outcome, "detail", "")  # which limit: the whole tree's (cgroup) or one process's
+        return f"{detail} (killed)" if detail else "it used more memory than allowed (killed)"
     if reason == "output-cap":
         return "it printed more output than allowed (killed)"
     if reason == "timeout":
