@@ -501,3 +501,25 @@ def test_grade_says_which_assignment_the_submissions_are_for(tmp_path, capsys):
         assert code == 2 and last == (f"freezelab grade: no submissions for other in {src}: the files there "
                                       "are for tiny; use --assignment tiny"), last
     assert sorted(p.name for p in lms.iterdir()) == ["alice_tiny.ipynb", "bob_tiny.ipynb"]
+
+
+def test_collect_flags_a_notebook_of_another_assignment(tmp_path):
+    """--assignment other: <student>.ipynb with tiny's cells is named as tiny's; files named for tiny are listed."""
+    course = make_course(tmp_path / "course")
+    (course / "source" / "other").mkdir()
+    other = tiny_source()
+    for cell in other.cells:
+        if "nbgrader" in cell.metadata:
+            cell.metadata["nbgrader"]["grade_id"] = "o_" + cell.metadata["nbgrader"]["grade_id"]
+    nbformat.write(other, course / "source" / "other" / "other.ipynb")
+    lms = tmp_path / "lms"
+    lms.mkdir()
+    nbformat.write(tiny_source(), lms / "alice.ipynb")
+    nbformat.write(tiny_source(), lms / "bob_tiny.ipynb")
+    nbformat.write(other, lms / "carol.ipynb")
+    skipped: list[str] = []
+    subs = {s.student: s for s in grade.collect(lms, course, "other", tmp_path / "scratch", skipped)}
+    assert sorted(subs) == ["alice", "carol"] and skipped == ["bob_tiny.ipynb (named for tiny)"]
+    assert subs["carol"].assignment == "other" and subs["carol"].error is None
+    assert subs["alice"].error == ("its graded cells are tiny's, none of other's: grade it with --assignment tiny "
+                                   "(or name it <student>_tiny.ipynb)")

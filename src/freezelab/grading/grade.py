@@ -87,18 +87,20 @@ def _grade_ids(path: Path) -> set[str]:
     return {c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells} - {None}
 
 
-def _recognise(path: Path, course: Path, assignments: list[str]) -> str | None:
-    """The assignment whose source notebook shares the most graded cell ids with this notebook."""
-    ids = _grade_ids(path)
-    best = max(assignments, key=lambda a: sum(len(ids & _grade_ids(nb))
-                                             for nb in (course / "source" / a).glob("*.ipynb")))
-    hits = sum(len(ids & _grade_ids(nb)) for nb in (course / "source" / best).glob("*.ipynb"))
-    return best if hits else None
+def _recognise(ids: set[str], known: dict[str, set[str]]) -> str | None:
+    """The assignment whose graded cell ids (`known`: assignment -> ids) a notebook's `ids` share most."""
+    best = max(known, key=lambda a: len(ids & known[a]), default=None)
+    return best if best and ids & known[best] else None
 
 
-def collect(src: Path, course: Path, assignment: str | None, scratch: Path) -> list[Submission]:
-    """Find every submission in a submitted/ tree, a folder of notebooks, or a zip of either."""
+def collect(src: Path, course: Path, assignment: str | None, scratch: Path,
+            skipped: list[str] | None = None) -> list[Submission]:
+    """Find every submission in a submitted/ tree, a folder of notebooks, or a zip of either.
+
+    With --assignment, files named for another assignment are left out (each named in `skipped`, if given);
+    a `<student>.ipynb` whose graded cells are another assignment's gets an error that names it."""
     assignments = list_assignments(course)
+    known = {a: set().union(*map(_grade_ids, (course / "source" / a).glob("*.ipynb"))) for a in assignments}
     if assignment and assignment not in assignments:
         raise GradingError(f"unknown assignment {assignment!r}; the course has: {', '.join(assignments)}")
     if not src.exists():
@@ -139,12 +141,19 @@ def collect(src: Path, course: Path, assignment: str | None, scratch: Path) -> l
                 stem, a = stem[: -len(name) - 1], name
         if a and assignment and a != assignment:
             others.add(a)
+            if skipped is not None:
+                skipped.append(f"{path.name} (named for {a})")
             continue
-        a = a or assignment or _recognise(path, course, assignments)
+        ids = set() if a else _grade_ids(path)
+        found = _recognise(ids, known)
+        a = a or assignment or found
         sub = Submission(_student_id(stem), a, [path], path.name)
         if a is None:
             sub.error = ("cannot tell which assignment this is: name it <student>_<assignment>.ipynb "
                          "or pass --assignment")
+        elif found and found != a and not ids & known[a]:
+            sub.error = (f"its graded cells are {found}'s, none of {a}'s: grade it with --assignment {found} "
+                         f"(or name it <student>_{found}.ipynb)")
         subs.append(sub)
     _refuse_other_assignment(subs, assignment, others, given)
     seen = Counter((s.student, s.assignment) for s in subs)
@@ -661,7 +670,8 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="freezelab grade", description=__doc__.splitlines()[0])
     parser.add_argument("submissions", nargs="?", help="a submitted/ tree, or a folder or .zip of notebooks")
     parser.add_argument("--assignment", help="grade only this assignment (or: which one <student>.ipynb is)")
-    parser.add_argument("--course", help="nbgrader course root (default: the repo's autograder/)")
+    parser.add_argument("--course", help="nbgrader course root (default: ./autograder or the current "
+                                         "folder if it is one, else the repo's autograder/)")
     parser.add_argument("--out", default="grading_out", help="where the results go (default grading_out/)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="parallel graders (default: CPU count)")
@@ -707,7 +717,10 @@ def main(argv: list[str]) -> int:
         prepare_out(out, course)  # bad --out first: before any warning or work
         isolate = require_isolation(args.no_sandbox)
         with tempfile.TemporaryDirectory(prefix="freezelab-grade-") as tmp:
-            subs = collect(Path(args.submissions), course, args.assignment, Path(tmp))
+            skipped: list[str] = []
+            subs = collect(Path(args.submissions), course, args.assignment, Path(tmp), skipped)
+            if skipped:
+                print(f"left out, not {args.assignment}: {', '.join(skipped)}")
             if not subs:
                 raise GradingError(f"no submissions found in {args.submissions} "
                                    "(expected <student>/<assignment>/*.ipynb or *.ipynb files)")
