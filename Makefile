@@ -51,7 +51,7 @@ bench: $(STAMP)
 
 # Move the lock forward: resolve pyproject.toml afresh in a throwaway venv (under this machine's pip
 # configuration) and write every installed version to requirements/lock.txt. Then run `make test`;
-# re-record goldens (python -m tests.record_notebook_outputs) only where a lesson's output really changed.
+# re-record goldens (python -m tools.record_notebook_outputs) only where a lesson's output really changed.
 lock:
 	rm -rf .lock-venv
 	$(PYTHON) -m venv .lock-venv

@@ -259,8 +259,8 @@ def test_banned_freezelab_helper_loses_the_points(monkeypatch) -> None:
 
 
 @pytest.mark.parametrize("module, helper, target", [
-    ("freezelab.plans", "frozen_bn_to_eval", "set_frozen_bn_eval"),
-    ("freezelab.features", "feature_extractor", "feature_extractor"),
+    ("freezelab.plans", "eval_frozen_batchnorm", "set_frozen_bn_eval"),
+    ("freezelab.features", "frozen_backbone", "feature_extractor"),
 ])
 def test_real_course_helpers_are_refused(module: str, helper: str, target: str) -> None:
     function = getattr(pytest.importorskip(module), helper, None)
@@ -281,15 +281,15 @@ def test_a_helper_imported_inside_the_answer_is_refused(monkeypatch) -> None:
     assignment = next(a for a in ASSIGNMENTS if "set_frozen_bn_eval" in catalogue.graded_names(a))
 
     def learner(model):
-        from freezelab.plans import frozen_bn_to_eval
+        from freezelab.plans import eval_frozen_batchnorm
 
-        frozen_bn_to_eval(model)
+        eval_frozen_batchnorm(model)
         return model
 
-    with pytest.raises(CheckFailed, match="freezelab.plans.frozen_bn_to_eval is off limits"):
+    with pytest.raises(CheckFailed, match="freezelab.plans.eval_frozen_batchnorm is off limits"):
         checks_for(assignment)["set_frozen_bn_eval"][0](learner)
     model = __import__("torch").nn.Sequential(__import__("torch").nn.BatchNorm1d(2))
-    sys.modules["freezelab.plans"].frozen_bn_to_eval(model)  # works again once the check is over
+    sys.modules["freezelab.plans"].eval_frozen_batchnorm(model)  # works again once the check is over
 
 
 @pytest.mark.filterwarnings("ignore:a UserWarning")

@@ -9,9 +9,9 @@ CELLS = [
 A pretrained network becomes a model for *your* task in three moves: decide what stays frozen, hand the optimizer
 exactly the parameters that should learn (each at a sensible learning rate), and give the network a new head.
 
-**Rules.** Plain PyTorch only (graded answers that call `freezelab.inspect` or `freezelab.transfer` lose the
-points). Keep names and signatures. Models are built with `weights=None` here: the shapes are the same as the
-pretrained ones and nothing is downloaded. Hidden tests try several architectures; run `freezelab check` on this
+**Rules.** Plain PyTorch only (graded answers that call the course package's helpers, such as `freezelab.inspect`
+or `freezelab.plans`, lose the points). Keep names and signatures. Models are built with `weights=None` here: the
+shapes are the same as the pretrained ones and nothing is downloaded. Hidden tests try several architectures; run `freezelab check` on this
 notebook before you submit.
 """),
     setup("""

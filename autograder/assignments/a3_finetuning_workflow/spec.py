@@ -9,8 +9,8 @@ CELLS = [
 You will fine-tune the course's pretrained `TinyResNet` (trained on digits 0-4) to recognise digits 5-9, the
 careful way: the head first, then the top block, with BatchNorm handled so that frozen layers really stay frozen.
 
-**Rules.** Plain PyTorch (graded answers that call `freezelab.inspect` or `freezelab.transfer` lose the points;
-`freezelab.data` and `freezelab.backbones` are fine to use for experiments). Keep names and signatures. The run at
+**Rules.** Plain PyTorch (graded answers that call the course package's helpers, such as `freezelab.inspect` or
+`freezelab.plans`, lose the points; `freezelab.data` and `freezelab.backbones` are fine to use for experiments). Keep names and signatures. The run at
 the end takes a few seconds on a laptop CPU. Hidden tests run your functions on other models and check the trained
 weights bit by bit; run `freezelab check` on this notebook before you submit.
 """),
