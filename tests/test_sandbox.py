@@ -344,8 +344,11 @@ def test_cgroup_v2_is_preferred_and_v1_is_the_fallback(tmp_path):
     assert child.oom_killed() and child.usage().oom_kills == 1 and child.usage().peak_bytes == 256 * 2**20
 
     proc, fs = _fake_cgroup_fs(tmp_path / "v1", "hugetlb", v1=True)  # this machine: v2 without memory
+    stale = fs / "memory" / "grader" / "freezelab-4194305-0"  # left by a grader that died (no such pid)
+    (stale / "c3").mkdir(parents=True)
     found, detail = TreeCgroups.detect(proc)
     assert found.version == "v1" and detail.startswith("cgroup v1: ")
+    assert not stale.exists()  # removed by the next grader
     child = found.create(128 * 2**20, 9)
     assert child.folders["memory"].parent.parent == fs / "memory" / "grader"
     assert (child.folders["memory"] / "memory.limit_in_bytes").read_text() == str(128 * 2**20)
