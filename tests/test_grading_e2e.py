@@ -294,3 +294,23 @@ def test_formgrader_page_shows_the_rubric_after_the_answer(rubric_class):
     for gid in rubrics:
         answer, rubric = page.find(FREE_ANSWER.split(";")[0][:20]), page.find(f"Rubric for <code>{gid}</code>")
         assert 0 <= answer < rubric, (answer, rubric)
+
+
+def test_plain_nbgrader_autograde_also_shows_the_rubric(rubric_class):
+    """The trusting route (`nbgrader autograde` with the course's config) inserts the rubric too, same score."""
+    from nbgrader.api import Gradebook
+
+    from freezelab.grading.nbplugins import is_rubric_cell
+
+    course, a, rubrics = rubric_class["course"], rubric_class["a"], rubric_class["rubrics"]
+    plain = rubric_class["tmp"] / "plain"
+    shutil.copytree(course, plain, ignore=shutil.ignore_patterns("autograded", "feedback", "__pycache__"))
+    proc = nbgrader(["autograde", a, "--student", "reference", "--force"], plain, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    nb = nbformat.read(plain / "autograded" / "reference" / a / f"{a}.ipynb", as_version=4)
+    assert sum(map(is_rubric_cell, nb.cells)) == len(rubrics)
+    scores = []
+    for root in (course, plain):
+        with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
+            scores.append(gb.find_submission(a, "reference").score)
+    assert scores[0] == scores[1], scores
