@@ -523,3 +523,17 @@ def test_collect_flags_a_notebook_of_another_assignment(tmp_path):
     assert subs["carol"].assignment == "other" and subs["carol"].error is None
     assert subs["alice"].error == ("its graded cells are tiny's, none of other's: grade it with --assignment tiny "
                                    "(or name it <student>_tiny.ipynb)")
+
+
+def test_every_free_response_answer_has_a_rubric_section_formgrader_can_show():
+    """rubrics/<A>.md, as build_sources writes it, has the section InsertRubrics looks up for each hand-graded cell."""
+    from freezelab.grading.course import repo_root
+    from freezelab.grading.nbplugins import parse_rubrics
+
+    course = repo_root() / "autograder"
+    for source in sorted(course.glob("source/*/*.ipynb")):
+        meta = [c.metadata.get("nbgrader", {}) for c in nbformat.read(source, as_version=4).cells]
+        free = {m["grade_id"]: m["points"] for m in meta if m.get("solution") and m.get("grade")}
+        rubrics = parse_rubrics((course / "rubrics" / f"{source.parent.name}.md").read_text())
+        assert free and {gid: float(rubrics[gid][0]) for gid in free} == free, (source.name, sorted(rubrics))
+        assert all(len(rubrics[gid][1]) > 100 for gid in free), source.name
