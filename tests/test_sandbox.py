@@ -5,6 +5,7 @@ import os
 import signal
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -359,3 +360,38 @@ def test_cgroup_v2_is_preferred_and_v1_is_the_fallback(tmp_path):
     proc, fs = _fake_cgroup_fs(tmp_path / "none", "hugetlb", v1=False)
     found, detail = TreeCgroups.detect(proc)
     assert found is None and "memory and pids controllers are not available" in detail
+
+
+def _cmdline(proc: Path) -> bytes:
+    try:
+        return (proc / "cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def test_a_daemon_dies_with_its_cgroup_even_when_the_zygote_was_killed():
+    """Plain mode: a new-session daemon escapes the zygote's process tree, not the child's cgroup."""
+    if sandbox.tree_limits()[0] == "rlimits":
+        pytest.skip("no cgroup can be created here")
+    token = "24681357"
+    with Zygote(limits=SMALL, isolate=False, preload=()) as z:
+        child = z.spawn(SCRIPT, {"main.py": f"""
+import subprocess
+subprocess.Popen(['sleep', '600.{token}'], start_new_session=True)
+sock.sendall(b'up')
+sock.recv(10)
+""".encode()})
+        assert child.sock.recv(2) == b"up"
+        for _ in range(100):  # the daemon shows up on the host's /proc
+            daemon = [p for p in Path("/proc").iterdir() if p.name.isdigit() and token.encode() in _cmdline(p)]
+            if daemon:
+                break
+            time.sleep(0.02)
+        assert daemon
+        os.kill(z._proc.pid, signal.SIGKILL)  # the zygote dies: the daemon is re-parented, out of its reach
+        z._proc.wait()
+    outcome = child.wait(1)
+    assert outcome.reason == "killed"
+    time.sleep(0.2)
+    alive = [p for p in daemon if _cmdline(p) and b" Z " not in (p / "stat").read_bytes().split(b")")[-1][:3]]
+    assert not alive, "the daemon outlived its cgroup"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,6 +125,22 @@ class ChildCgroup:
         if self.version == "v2":
             return _field(_read(memory / "memory.events"), "oom_kill") > 0
         return _field(_read(memory / "memory.oom_control"), "oom_kill") > 0
+
+    def kill_all(self) -> None:
+        """SIGKILL every process still in this cgroup, whatever its session or parent (a daemon of a child whose
+        zygote died is found here too)."""
+        kill_file = self.folders["memory"] / "cgroup.kill"
+        if self.version == "v2" and kill_file.exists():
+            with contextlib.suppress(OSError):
+                kill_file.write_text("1")
+        for _ in range(50):
+            pids = {int(p) for path in self.procs for p in _read(path).split() if p.isdigit()}
+            if not pids:
+                return
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(0.01)
 
     def remove(self, wait: float = 2.0) -> bool:
         """Remove the folders (they must be empty of processes: retried briefly while the last ones exit)."""

@@ -455,6 +455,7 @@ class Child:
         if cgroup is None:
             return False, 0
         usage = cgroup.usage()
+        cgroup.kill_all()  # normally empty already; after a zygote died, what its children left behind
         cgroup.remove()
         return usage.oom_kills > 0, usage.peak_bytes
 
