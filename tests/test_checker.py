@@ -242,3 +242,52 @@ def uses_helper(model):
             s.answer("uses_helper")(nn.Linear(2, 2))
     finally:
         s.close()
+
+
+def test_a_helper_imported_inside_the_answer_is_refused_and_the_allowed_ones_work(launcher):
+    s = session(launcher, """
+import sys
+def imported_yet(model):
+    return "freezelab.bench" in sys.modules
+def late_import(model):
+    from freezelab.bench import default_stages  # imported by nothing before this call: the import hook refuses it
+    return default_stages(model)
+def allowed(model):
+    from freezelab.device import pick_device  # reads freezelab.paths, which stays allowed
+    return str(pick_device("cpu"))
+""", ["imported_yet", "late_import", "allowed"])
+    try:
+        assert s.answer("allowed")(nn.Linear(2, 2)) == "cpu"
+        assert s.answer("imported_yet")(nn.Linear(2, 2)) is False
+        with pytest.raises(PermissionError, match="freezelab.bench.default_stages is off limits in graded answers"):
+            s.answer("late_import")(nn.Linear(2, 2))
+    finally:
+        s.close()
+
+
+def test_the_memory_limit_is_the_one_the_grader_was_given():
+    from freezelab.grading.sandbox import isolation_available
+
+    with checker.Launcher(isolate=isolation_available()[0], memory_mib=1024) as small:
+        s = session(small, """
+def hog(model):
+    block = bytearray(1536 * 2**20)  # more than the 1024 MiB this grader allows (the default allows 3072)
+    return len(block)
+def fine(model):
+    return len(bytearray(64 * 2**20))
+""", ["hog", "fine"])
+        try:
+            assert s.answer("fine")(nn.Linear(2, 2)) == 64 * 2**20
+            with pytest.raises(MemoryError):
+                s.answer("hog")(nn.Linear(2, 2))
+        finally:
+            s.close()
+
+
+def test_grade_refuses_too_little_memory(capsys):
+    from freezelab.grading import grade
+
+    with pytest.raises(SystemExit) as stopped:
+        grade.main(["somewhere", "--memory", "512"])
+    assert stopped.value.code == 2
+    assert "--memory 512 is too little" in capsys.readouterr().err

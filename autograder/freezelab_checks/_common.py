@@ -10,8 +10,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib
-import importlib.abc
-import importlib.machinery
 import io
 import sys
 import types
@@ -26,6 +24,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
+from freezelab.grading.executor import RefuseOnImport, is_helper_module, refuse_in
+
 
 class CheckFailed(AssertionError):
     """A hidden check failed; the message says what went wrong."""
@@ -34,18 +34,11 @@ class CheckFailed(AssertionError):
 # module name -> graded name -> list of checks (in definition order); read by build_sources and the pytest route
 REGISTRY: dict[str, dict[str, list[Callable[[Any], None]]]] = {}
 
-# Graded answers must be written with plain PyTorch, not by calling the course package's own helpers.
-# The data, the backbones, the device helper, the training loop and the paths they read (the checkpoint's
-# location) stay allowed; every other freezelab module is refused, whether the learner imported it before the
-# check or imports it inside the answer while the check runs (a module added to the package later included).
-ALLOWED_MODULES = ("freezelab", "freezelab.data", "freezelab.backbones", "freezelab.device", "freezelab.paths",
-                   "freezelab.training")
-
-
-def is_helper_module(name: str) -> bool:
-    """True for a freezelab module graded answers may not call (freezelab.grading is the grader itself)."""
-    return (name.startswith("freezelab.") and name not in ALLOWED_MODULES
-            and not name.startswith("freezelab.grading"))
+# Graded answers must be written with plain PyTorch, not by calling the course package's own helpers: the
+# data, the backbones, the device helper, the training loop and the paths they read stay allowed, every other
+# freezelab module is refused, whether the learner imported it before the check or imports it inside the answer
+# while the check runs. One rule, written once (ALLOWED_MODULES in freezelab.grading.executor, which applies it
+# inside the sandbox under `freezelab grade`).
 
 
 def expect(condition: object, message: str) -> None:
@@ -117,17 +110,9 @@ def call(fn: Any, name: str, *args: Any, **kwargs: Any) -> Any:
 def banned_helpers() -> Iterator[None]:
     """While active, the functions of every helper module raise instead of doing the learner's work."""
     swapped: list[tuple[types.FunctionType, types.CodeType]] = []
-
-    def refuse_in(module: types.ModuleType) -> None:
-        for attr, value in vars(module).items():
-            if (isinstance(value, types.FunctionType) and value.__module__ == module.__name__
-                    and not value.__code__.co_freevars):
-                swapped.append((value, value.__code__))
-                value.__code__ = _refusing_code(f"{module.__name__}.{attr}")
-
     for name in [n for n in list(sys.modules) if is_helper_module(n)]:
-        refuse_in(sys.modules[name])
-    finder = _RefuseOnImport(refuse_in)
+        swapped += refuse_in(sys.modules[name])
+    finder = RefuseOnImport(lambda module: swapped.extend(refuse_in(module)))
     sys.meta_path.insert(0, finder)
     try:
         yield
@@ -135,38 +120,6 @@ def banned_helpers() -> Iterator[None]:
         sys.meta_path.remove(finder)
         for function, code in swapped:
             function.__code__ = code
-
-
-class _RefuseOnImport(importlib.abc.MetaPathFinder):
-    """Finds helper modules as usual, and makes their functions refuse as soon as the module has run."""
-
-    def __init__(self, refuse_in: Callable[[types.ModuleType], None]) -> None:
-        self.refuse_in = refuse_in
-
-    def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
-        if not is_helper_module(name):
-            return None
-        spec = importlib.machinery.PathFinder.find_spec(name, path)
-        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
-            return spec
-        run_module, refuse_in = spec.loader.exec_module, self.refuse_in
-
-        def exec_module(module: types.ModuleType) -> None:
-            run_module(module)
-            refuse_in(module)
-
-        spec.loader.exec_module = exec_module  # this loader object belongs to this one import
-        return spec
-
-
-def _refusing_code(qualname: str) -> types.CodeType:
-    # Built from source so that it uses only builtins: it runs with the helper module's globals.
-    message = (f"{qualname} is off limits in graded answers: write this with plain PyTorch "
-               "(parameters(), requires_grad, numel()).")
-    source = f"def refuse(*args, **kwargs):\n    raise PermissionError({message!r})\n"
-    namespace: dict[str, Any] = {}
-    exec(compile(source, "<banned helper>", "exec"), namespace)
-    return namespace["refuse"].__code__
 
 
 # ---------------------------------------------------------------------------------------------------------

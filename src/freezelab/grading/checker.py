@@ -48,7 +48,7 @@ CALL_TIMEOUT_S = 120.0  # one call of a student's function (nbgrader's per-cell 
 MAX_RESPAWNS = 6  # a submission whose child keeps dying gets no more fresh children than this
 # the banned helpers are imported in the zygote so the child can refuse them; one that no longer exists is skipped
 PRELOAD = ("torch", "torchvision", "freezelab.backbones", "freezelab.data", "freezelab.training",
-           "freezelab.device", *(m for m in ex.BANNED_MODULES if importlib.util.find_spec(m) is not None))
+           "freezelab.device", *(m for m in ex.HELPER_MODULES if importlib.util.find_spec(m) is not None))
 _CHECK_IMPORT = re.compile(rf"^from {CHECKS_PACKAGE}\.(\w+) import (\w+)\s*$", re.M)
 
 
@@ -351,8 +351,8 @@ class _PlainChild:
 class Launcher:
     """Starts one child per submission: through the sandbox's warm zygote, isolated or not."""
 
-    def __init__(self, isolate: bool = True) -> None:
-        self.isolate = isolate
+    def __init__(self, isolate: bool = True, memory_mib: int | None = None) -> None:
+        self.isolate, self.memory_mib = isolate, memory_mib
         self.zygote: Any = None
         self.owner: Any = None  # the session whose child is running (the zygote runs one at a time)
 
@@ -363,7 +363,8 @@ class Launcher:
             if self.isolate:
                 raise RuntimeError("the sandbox module is missing: grade with --no-sandbox") from None
             return
-        self.zygote = sandbox.Zygote(isolate=self.isolate, preload=PRELOAD)
+        limits = sandbox.Limits(memory_bytes=self.memory_mib * 2**20) if self.memory_mib else sandbox.Limits()
+        self.zygote = sandbox.Zygote(limits=limits, isolate=self.isolate, preload=PRELOAD)
         self.zygote.start()
 
     def spawn(self, session: Any = None) -> Any:
@@ -888,10 +889,10 @@ def _forget_runs(assignment: str) -> None:
 # Batch worker: `python -m freezelab.grading.checker worker --course C [--no-sandbox]`
 # ---------------------------------------------------------------------------------------------------------
 
-def worker(course: Path, isolate: bool, jobs: Any, results: Any) -> None:
+def worker(course: Path, isolate: bool, jobs: Any, results: Any, memory_mib: int | None = None) -> None:
     """Read one JSON job per line ({source, submitted, assignment, out}); write a JSON line per job."""
     sys.path.insert(0, str(course))
-    with Launcher(isolate) as launcher:
+    with Launcher(isolate, memory_mib) as launcher:
         for line in jobs:
             job = json.loads(line)
             started = time.process_time(), time.perf_counter()
@@ -916,10 +917,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=["worker"])
     parser.add_argument("--course", required=True)
     parser.add_argument("--no-sandbox", action="store_true")
+    parser.add_argument("--memory-mib", type=int, default=None)
     args = parser.parse_args(argv)
     out = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # anything printed by libraries goes to stderr; stdout carries results only
-    worker(Path(args.course), not args.no_sandbox, sys.stdin, out)
+    worker(Path(args.course), not args.no_sandbox, sys.stdin, out, args.memory_mib)
     return 0
 
 

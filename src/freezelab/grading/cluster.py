@@ -93,15 +93,15 @@ def _scratch_base() -> str | None:
         return None
 
 
-def _slot(course_zip: bytes, digest: str, isolate: bool) -> _Slot:
-    key = (digest, isolate, threading.get_ident())
+def _slot(course_zip: bytes, digest: str, isolate: bool, memory_mib: int | None = None) -> _Slot:
+    key = (digest, isolate, memory_mib, threading.get_ident())
     with _slots_lock:
         slot = _slots.get(key)
     if slot is None:
         slot = _Slot(Path(tempfile.mkdtemp(prefix="freezelab-worker-", dir=_scratch_base())), isolate)
         with zipfile.ZipFile(io.BytesIO(course_zip)) as zf:
             zf.extractall(slot.course)
-        slot.checker = G.CheckerWorker(slot.course, isolate)
+        slot.checker = G.CheckerWorker(slot.course, isolate, memory_mib)
         with _slots_lock:
             _slots[key] = slot
     return slot
@@ -126,7 +126,8 @@ def _files_of(folder: Path, prefix: str, pattern: str) -> dict[str, bytes]:
     return {f"{prefix}/{p.name}": p.read_bytes() for p in sorted(folder.glob(pattern))}
 
 
-def grade_batch(course_zip: bytes, digest: str, jobs: list[dict], timeout: float, isolate: bool) -> list[dict]:
+def grade_batch(course_zip: bytes, digest: str, jobs: list[dict], timeout: float, isolate: bool,
+                memory_mib: int | None = None) -> list[dict]:
     """Worker side: grade one assignment's jobs in this worker's course copy; one plain result per job.
 
     A job is {student, assignment, sha256, files: {name: bytes}, stamp: bytes | None}. A result is the job's
@@ -135,7 +136,7 @@ def grade_batch(course_zip: bytes, digest: str, jobs: list[dict], timeout: float
     """
     os.environ.pop(DB_URL_ENV, None)  # nbgrader here must use the copy's own gradebook, never the shared one
     G.use_venv_tools()
-    slot = _slot(course_zip, digest, isolate)
+    slot = _slot(course_zip, digest, isolate, memory_mib)
     assignment = jobs[0]["assignment"]
     if assignment not in slot.generated:
         generate(slot.course, assignment)
@@ -255,13 +256,15 @@ class _Pool:
             self.size = max(1, workers)
             self.threads = ThreadPoolExecutor(self.size, thread_name_prefix="grader")
 
-    def submit(self, course, digest: str, batch: list[dict], timeout: float, isolate: bool):
+    def submit(self, course, digest: str, batch: list[dict], timeout: float, isolate: bool,
+               memory_mib: int | None = None):
         """Start one batch. The course zip (a few hundred kB) travels with each task rather than being
         scattered once: a scattered copy dies with the workers that hold it, and its tasks with it."""
         if self.client is not None:
             key = f"grade-{batch[0]['assignment']}-{batch[0]['student']}-{digest[:8]}-{uuid.uuid4().hex[:8]}"
-            return self.client.submit(grade_batch, course, digest, batch, timeout, isolate, pure=False, key=key)
-        return self.threads.submit(grade_batch, course, digest, batch, timeout, isolate)
+            return self.client.submit(grade_batch, course, digest, batch, timeout, isolate, memory_mib, pure=False,
+                                      key=key)
+        return self.threads.submit(grade_batch, course, digest, batch, timeout, isolate, memory_mib)
 
     def first_done(self, futures) -> set:
         """Block until at least one of `futures` is finished (or cancelled); return those."""
@@ -363,7 +366,8 @@ def _take(res: dict, sub: G.Submission, ledger: Ledger, out: Path, course: Path 
 def grade_distributed(course: Path, subs: list[G.Submission], out: Path, scratch: Path, *,
                       db_url: str | None = None, scheduler: str | None = None, workers: int = 1,
                       timeout: float = 600, isolate: bool = True, regrade: bool = False,
-                      into_course: bool = False, progress: bool = True, batch: int = BATCH) -> str:
+                      into_course: bool = False, progress: bool = True, batch: int = BATCH,
+                      memory_mib: int | None = None) -> str:
     """Grade `subs` through the ledger at `db_url` (default: --out's gradebook.db); return that URL."""
     from tqdm.auto import tqdm
 
@@ -396,7 +400,8 @@ def grade_distributed(course: Path, subs: list[G.Submission], out: Path, scratch
             by_key = {(s.student, s.assignment): s for s in fresh}
             while True:
                 while len(running) < 3 * pool.size and (chunk := next(waiting, None)):
-                    running[pool.submit(course_zip, digest, [_job(s) for s in chunk], timeout, isolate)] = chunk
+                    running[pool.submit(course_zip, digest, [_job(s) for s in chunk], timeout, isolate,
+                                        memory_mib)] = chunk
                 if not running:
                     break
                 for fut in pool.first_done(running):

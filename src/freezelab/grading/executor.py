@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import importlib.abc
+import importlib.machinery
 import io
 import json
 import os
@@ -23,6 +25,7 @@ import struct
 import sys
 import types
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -404,8 +407,20 @@ def set_optim(mirror: Mirror, o: torch.optim.Optimizer, entry: dict, blobs: list
 # Inside the child
 # ---------------------------------------------------------------------------------------------------------
 
-BANNED_MODULES = ("freezelab.inspect", "freezelab.transfer", "freezelab.strategies", "freezelab.peft",
-                  "freezelab.features", "freezelab.experiments")
+# Graded answers use plain PyTorch: every freezelab module but these refuses to run once the answers have loaded
+# (the same rule as the hidden checks' own, autograder/freezelab_checks/_common.py; the grader itself is not
+# importable here at all beyond this executor).
+ALLOWED_MODULES = ("freezelab", "freezelab.data", "freezelab.backbones", "freezelab.device", "freezelab.paths",
+                   "freezelab.training")
+# The helpers an answer would most likely reach for: the zygote imports them, so children need not.
+HELPER_MODULES = ("freezelab.inspect", "freezelab.plans", "freezelab.recipes", "freezelab.peft",
+                  "freezelab.features", "freezelab.evaluation")
+
+
+def is_helper_module(name: str) -> bool:
+    """True for a freezelab module graded answers may not call."""
+    return (name.startswith("freezelab.") and name not in ALLOWED_MODULES
+            and not name.startswith("freezelab.grading"))
 
 
 class _Sink(io.TextIOBase):
@@ -485,26 +500,57 @@ def _message(exc: BaseException) -> str:
 
 
 def ban_helpers() -> None:
-    """Make the course package's own helpers refuse to do a graded answer's work (for the rest of the child)."""
-    import importlib
+    """Make the course package's own helpers refuse to do a graded answer's work (for the rest of the child).
 
-    names = set(BANNED_MODULES) | {n for n in sys.modules if n.startswith("freezelab.") and n not in (
-        "freezelab.data", "freezelab.backbones", "freezelab.device", "freezelab.training")
-        and not n.startswith("freezelab.grading")}
-    for module_name in sorted(names):
-        try:
-            module = importlib.import_module(module_name)
-        except Exception:  # noqa: BLE001 - an absent helper module cannot be called either
-            continue
-        for attr, value in vars(module).items():
-            if (isinstance(value, types.FunctionType) and value.__module__ == module_name
-                    and not value.__code__.co_freevars):
-                message = (f"{module_name}.{attr} is off limits in graded answers: write this with plain PyTorch "
-                           "(parameters(), requires_grad, numel()).")
-                ns: dict[str, Any] = {}
-                exec(compile(f"def refuse(*a, **k):\n    raise PermissionError({message!r})\n", "<banned>", "exec"),
-                     ns)
-                value.__code__ = ns["refuse"].__code__
+    Modules already imported are changed in place; one an answer imports later (inside its own body) is changed
+    as soon as it has run, by an import hook.
+    """
+    for name in [n for n in list(sys.modules) if is_helper_module(n)]:
+        refuse_in(sys.modules[name])
+    sys.meta_path.insert(0, RefuseOnImport())
+
+
+def refusing_code(qualname: str) -> types.CodeType:
+    """The code of a function that raises PermissionError naming `qualname` (uses only builtins)."""
+    message = (f"{qualname} is off limits in graded answers: write this with plain PyTorch "
+               "(parameters(), requires_grad, numel()).")
+    ns: dict[str, Any] = {}
+    exec(compile(f"def refuse(*args, **kwargs):\n    raise PermissionError({message!r})\n", "<banned helper>", "exec"),
+         ns)
+    return ns["refuse"].__code__
+
+
+def refuse_in(module: types.ModuleType) -> list[tuple[types.FunctionType, types.CodeType]]:
+    """Make every plain function defined in `module` refuse; return (function, its old code) to undo it."""
+    swapped = []
+    for attr, value in vars(module).items():
+        if (isinstance(value, types.FunctionType) and value.__module__ == module.__name__
+                and not value.__code__.co_freevars):
+            swapped.append((value, value.__code__))
+            value.__code__ = refusing_code(f"{module.__name__}.{attr}")
+    return swapped
+
+
+class RefuseOnImport(importlib.abc.MetaPathFinder):
+    """Finds helper modules as usual, and hands each to `on_load` as soon as it has run."""
+
+    def __init__(self, on_load: Callable[[types.ModuleType], Any] = refuse_in) -> None:
+        self.on_load = on_load
+
+    def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
+        if not is_helper_module(name):
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        run_module, on_load = spec.loader.exec_module, self.on_load
+
+        def exec_module(module: types.ModuleType) -> None:
+            run_module(module)
+            on_load(module)
+
+        spec.loader.exec_module = exec_module  # this loader object belongs to this one import
+        return spec
 
 
 def encode(value: Any, mirror: Mirror, depth: int = 0) -> Any:

@@ -274,17 +274,22 @@ def cell_rows(course: Path, sub: Submission, gradebook: Any = None) -> list[dict
 
 # ---------------------------------------------------------------- grading one submission
 
+MIN_MEMORY_MIB = 1024  # measured: below about 900 MiB a child with torch imported cannot even start
+
+
 class CheckerWorker:
     """One trusted checker process (with its own warm sandbox zygote), fed one submission at a time."""
 
-    def __init__(self, course: Path, isolate: bool) -> None:
-        self.course, self.isolate = course, isolate
+    def __init__(self, course: Path, isolate: bool, memory_mib: int | None = None) -> None:
+        self.course, self.isolate, self.memory_mib = course, isolate, memory_mib
         self.proc: subprocess.Popen | None = None
 
     def _start(self) -> subprocess.Popen:
         cmd = [sys.executable, "-m", "freezelab.grading.checker", "worker", "--course", str(self.course)]
         if not self.isolate:
             cmd.append("--no-sandbox")
+        if self.memory_mib:
+            cmd += ["--memory-mib", str(self.memory_mib)]
         env = dict(os.environ, PYTHONWARNINGS="ignore", OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
         return subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                 text=True, env=env)
@@ -433,7 +438,8 @@ def feedback(course: Path, assignment: str, students: list[str], out: Path) -> d
 # ---------------------------------------------------------------- the batch
 
 def grade(course: Path, subs: list[Submission], out: Path, workers: int, timeout: float,
-          scratch: Path, progress: bool = True, one_by_one: bool = False, isolate: bool = True) -> Path:
+          scratch: Path, progress: bool = True, one_by_one: bool = False, isolate: bool = True,
+          memory_mib: int | None = None) -> Path:
     """Grade every submission in parallel workers; write the outputs; return the master copy."""
     from tqdm.auto import tqdm
 
@@ -444,7 +450,7 @@ def grade(course: Path, subs: list[Submission], out: Path, workers: int, timeout
     todo = [s for s in todo if not s.error]
     workers = max(1, min(workers, len(todo)))
     # The checkers import torch and warm their sandboxes while nbgrader generates the assignments.
-    checkers = [CheckerWorker(course, isolate) for _ in range(workers if todo else 0)]
+    checkers = [CheckerWorker(course, isolate, memory_mib) for _ in range(workers if todo else 0)]
     for checker in checkers:
         checker.proc = checker._start()
     try:
@@ -675,7 +681,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--out", default="grading_out", help="where the results go (default grading_out/)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="parallel graders (default: CPU count)")
-    parser.add_argument("--timeout", type=float, default=600, help="seconds allowed per submission")
+    parser.add_argument("--timeout", type=float, default=600,
+                        help="seconds allowed per submission (one answer gets at most a third of it)")
+    parser.add_argument("--memory", type=int, metavar="MIB", default=None,
+                        help="memory allowed per submission, all its processes together where a cgroup can be "
+                             "made (default 3072)")
     parser.add_argument("--one-by-one", action="store_true",
                         help="one nbgrader process per student (slower; default batches a few)")
     parser.add_argument("--no-sandbox", action="store_true",
@@ -697,6 +707,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--regrade", action="store_true",
                         help="with --scheduler/--db-url: grade again even what is recorded unchanged")
     args = parser.parse_args(argv)
+    if args.memory is not None and args.memory < MIN_MEMORY_MIB:
+        parser.error(f"--memory {args.memory} is too little for a Python with torch: give at least {MIN_MEMORY_MIB} (MiB)")
     try:
         course = find_course(args.course)
         print(f"course: {course}")
@@ -731,11 +743,12 @@ def main(argv: list[str]) -> int:
                 cluster.grade_distributed(course, subs, out, Path(tmp), db_url=args.db_url,
                                           scheduler=args.scheduler, workers=args.workers, timeout=args.timeout,
                                           isolate=isolate, regrade=args.regrade, into_course=args.into_course,
-                                          progress=not args.no_progress,
+                                          progress=not args.no_progress, memory_mib=args.memory,
                                           batch=1 if args.one_by_one else cluster.BATCH)
             else:
                 master = grade(course, subs, out, args.workers, args.timeout, Path(tmp),
-                               progress=not args.no_progress, one_by_one=args.one_by_one, isolate=isolate)
+                               progress=not args.no_progress, one_by_one=args.one_by_one, isolate=isolate,
+                               memory_mib=args.memory)
                 if args.into_course:
                     into_course(master, course, subs)
             elapsed = time.perf_counter() - t0
