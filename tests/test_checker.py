@@ -211,6 +211,24 @@ def test_reconcile_keeps_answers_and_ignores_tampering():
     assert any("'bonus' is not part of the assignment" in n for n in notes)
     assert any("'f' appears more than once" in n for n in notes)
     assert any("1 cell(s) added by the student were not run" in n for n in notes)
+    assert "test cell 'test_f' was edited: the released one was used" in notes
+
+
+@pytest.mark.parametrize("tamper, note", [
+    (lambda nb: nb.cells.pop(1), "test cell 'test_f' is missing from the submission: the released one was used"),
+    (lambda nb: nb.cells[1].metadata["nbgrader"].update(points=100),
+     "test cell 'test_f' had its grading settings changed: the released one was used"),
+    (lambda nb: nb.cells[1].metadata["nbgrader"].update(grade=False, solution=True),
+     "test cell 'test_f' had its grading settings changed: the released one was used"),
+    (lambda nb: None, None),  # untouched: nothing to say
+])
+def test_reconcile_says_when_a_test_cell_was_tampered_with(tamper, note):
+    released = _released()
+    sub = copy.deepcopy(released)
+    tamper(sub)
+    nb, notes = nbplugins.reconcile(released, sub)
+    assert nb.cells[1].source == "assert f() == 1" and nb.cells[1].metadata["nbgrader"]["points"] == 2
+    assert notes == ([note] if note else [])
 
 
 def test_verdicts_become_outputs(tmp_path, monkeypatch):

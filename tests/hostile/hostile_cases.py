@@ -580,10 +580,14 @@ CASES = [
     # tampered notebooks
     Case("extra_grade_cell", "tampered notebook", "reference", reason=r"'bonus' is not part of the assignment",
          notebook=extra_grade_cell, exact=True),
-    Case("inflated_points", "tampered notebook", "reference", notebook=inflated_points, exact=True),
-    Case("edited_tests", "tampered notebook", "blank", notebook=edited_tests),
-    Case("deleted_tests", "tampered notebook", "blank", notebook=deleted_tests),
-    Case("retagged_tests", "tampered notebook", "blank", notebook=retagged_tests),
+    Case("inflated_points", "tampered notebook", "reference", notebook=inflated_points, exact=True,
+         reason=r"had its grading settings changed: the released one was used"),
+    Case("edited_tests", "tampered notebook", "blank", notebook=edited_tests,
+         reason=r"was edited: the released one was used"),
+    Case("deleted_tests", "tampered notebook", "blank", notebook=deleted_tests,
+         reason=r"is missing from the submission: the released one was used"),
+    Case("retagged_tests", "tampered notebook", "blank", notebook=retagged_tests,
+         reason=r"had its grading settings changed"),
     Case("duplicated_answers", "tampered notebook", "blank", reason=r"appears more than once",
          notebook=duplicated_answers),
     # corrupt files

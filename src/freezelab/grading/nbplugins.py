@@ -48,7 +48,9 @@ ANSWER_OUTPUT_CAP = 10_000  # characters of a student's printed output shown per
 
 
 def _meta(cell: Any) -> dict:
-    return cell.get("metadata", {}).get("nbgrader", {}) or {}
+    meta = cell.get("metadata") if isinstance(cell, dict) else None
+    grading = meta.get("nbgrader") if isinstance(meta, dict) else None
+    return grading if isinstance(grading, dict) else {}  # a hostile notebook may put anything there
 
 
 def _source_text(cell: Any) -> str | None:
@@ -78,6 +80,7 @@ def reconcile(released: Any, submitted: Any) -> tuple[Any, list[str]]:
             notes.append(f"cell {gid!r} appears more than once: only the first copy counts")
         else:
             answers[gid] = cell
+    notes += _tampered(known, answers)
     out = copy.deepcopy(released)
     for cell in out.cells:
         meta = _meta(cell)
@@ -95,6 +98,27 @@ def reconcile(released: Any, submitted: Any) -> tuple[Any, list[str]]:
     if own:
         notes.append(f"{own} cell(s) added by the student were not run: only answer cells are graded")
     return out, notes
+
+
+GRADING_KEYS = ("grade", "solution", "locked", "task", "points")
+
+
+def _tampered(known: dict[str, Any], theirs: dict[str, Any]) -> list[str]:
+    """Notes on the instructor's cells (tests, locked text) that the submission changed; the released ones count."""
+    notes = []
+    for gid, cell in known.items():
+        meta = _meta(cell)
+        if meta.get("solution"):
+            continue
+        copy_ = theirs.get(gid)
+        kind = "test cell" if meta.get("grade") else "cell"
+        if copy_ is None:
+            notes.append(f"{kind} {gid!r} is missing from the submission: the released one was used")
+        elif any(_meta(copy_).get(k) != meta.get(k) for k in GRADING_KEYS):
+            notes.append(f"{kind} {gid!r} had its grading settings changed: the released one was used")
+        elif _source_text(copy_) != _source_text(cell):
+            notes.append(f"{kind} {gid!r} was edited: the released one was used")
+    return notes
 
 
 def _error(message: str, ename: str = "Failed") -> dict:
