@@ -35,7 +35,7 @@ formgrader: $(STAMP)
 # One worker per core; --dist loadfile keeps each test file (and its expensive module fixtures) on one worker.
 PYTEST_WORKERS ?= auto
 test: $(STAMP)
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=12 $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests autograder benchmarks notebooks/*.py
