@@ -408,7 +408,7 @@ def set_optim(mirror: Mirror, o: torch.optim.Optimizer, entry: dict, blobs: list
 # ---------------------------------------------------------------------------------------------------------
 
 # Graded answers use plain PyTorch: every freezelab module but these refuses to run once the answers have loaded
-# (the same rule as the hidden checks' own, autograder/freezelab_checks/_common.py; the grader itself is not
+# (the hidden checks apply the same rule through banned_helpers() when nbgrader runs them; the grader itself is not
 # importable here at all beyond this executor).
 ALLOWED_MODULES = ("freezelab", "freezelab.data", "freezelab.backbones", "freezelab.device", "freezelab.paths",
                    "freezelab.training")
