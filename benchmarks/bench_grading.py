@@ -3,7 +3,7 @@
     .venv/bin/python -m benchmarks.bench_grading --assignment a1_freezing_basics --students 8
 
 Builds one class from the real course (reference answers and catalogued mistakes, round robin) on a scratch
-copy of autograder/ and solutions/, then grades the same notebooks twice on one worker:
+copy of autograder/ (answers from autograder/assignments/<A>/), then grades the same notebooks twice on one worker:
 1. plain nbgrader, one `nbgrader autograde --student S` per student (a kernel per notebook, as an instructor
    without freezelab would run it; it trusts the students' kernels);
 2. `freezelab grade --workers 1`, isolation on (the warm sandbox zygote forks one child per submission; the
@@ -36,8 +36,6 @@ def build_class(tmp: Path, assignment: str, students: int) -> tuple[Path, Path]:
     """Copy the course, release it, and write `students` filled notebooks; return (course, folder)."""
     root = repo_root()
     shutil.copytree(root / "autograder", tmp / "autograder", ignore=SCRATCH)
-    if (root / "solutions").is_dir():  # the reference answers, where the course keeps them outside autograder/
-        shutil.copytree(root / "solutions", tmp / "solutions", ignore=SCRATCH)
     course = tmp / "autograder"
     sys.path.insert(0, str(course))
     catalogue = importlib.import_module("catalogue")
