@@ -25,7 +25,8 @@ from pathlib import Path
 
 import nbformat
 
-from freezelab.grading import grade, nbplugins
+from freezelab import paths
+from freezelab.grading import grade
 from freezelab.grading.course import copy_course, generate, nbgrader, repo_root
 
 SCRATCH = shutil.ignore_patterns("release", "submitted", "autograded", "feedback", "gradebook.db",
@@ -61,7 +62,7 @@ def _cpu() -> float:
 
 def plain_nbgrader(course: Path, folder: Path, assignment: str, scratch: Path) -> tuple[float, float, int]:
     """Plain nbgrader, one student at a time: (wall, CPU, failures)."""
-    os.environ.pop(nbplugins.VERDICTS_ENV, None)  # a kernel executes each notebook
+    os.environ.pop(paths.VERDICTS_ENV, None)  # a kernel executes each notebook
     copy = copy_course(course, scratch / "plain", keep_gradebook=True)
     generate(copy, assignment)
     wall, cpu, failed = 0.0, 0.0, 0

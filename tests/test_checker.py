@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 
+from freezelab import paths
 from freezelab.grading import checker, nbplugins
 from freezelab.grading.checker import AnswerStopped, Cell, Session
 
@@ -237,7 +238,7 @@ def test_verdicts_become_outputs(tmp_path, monkeypatch):
     path = nbplugins.verdicts_path(tmp_path, "alice", "a", "a")
     path.parent.mkdir(parents=True)
     path.write_text(__import__("json").dumps(report.to_json()))
-    monkeypatch.setenv(nbplugins.VERDICTS_ENV, str(tmp_path))
+    monkeypatch.setenv(paths.VERDICTS_ENV, str(tmp_path))
     out, _ = nbplugins.CheckerVerdicts().preprocess(
         nb, {"nbgrader": {"student": "alice", "assignment": "a", "notebook": "a"}})
     assert out.cells[0].outputs[0]["text"] == "hello\n"

@@ -10,7 +10,6 @@ import torch
 
 from .paths import DEVICE_ENV, device_override
 
-ENV_VAR = DEVICE_ENV
 _CHOICES = ("cuda", "mps", "cpu")
 
 
@@ -21,12 +20,12 @@ def pick_device(prefer: str | None = None) -> torch.device:
         kind = wanted.split(":")[0]
         if kind not in _CHOICES:
             raise ValueError(
-                f"{ENV_VAR}={wanted!r} is not a device: use one of {', '.join(_CHOICES)} (or unset it)."
+                f"{DEVICE_ENV}={wanted!r} is not a device: use one of {', '.join(_CHOICES)} (or unset it)."
             )
         if kind == "cuda" and not torch.cuda.is_available():
-            raise RuntimeError(f"{ENV_VAR} asks for CUDA but torch sees no CUDA GPU: unset it or use cpu.")
+            raise RuntimeError(f"{DEVICE_ENV} asks for CUDA but torch sees no CUDA GPU: unset it or use cpu.")
         if kind == "mps" and not _mps_available():
-            raise RuntimeError(f"{ENV_VAR} asks for MPS but this machine has none: unset it or use cpu.")
+            raise RuntimeError(f"{DEVICE_ENV} asks for MPS but this machine has none: unset it or use cpu.")
         return torch.device(wanted)
     if torch.cuda.is_available():
         return torch.device("cuda")

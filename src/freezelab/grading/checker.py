@@ -16,7 +16,6 @@ import argparse
 import builtins
 import contextlib
 import importlib
-import importlib.util
 import io
 import json
 import os
@@ -46,9 +45,9 @@ EXECUTOR = "freezelab.grading.executor:serve"
 CELL_TIMEOUT_S = 60.0  # one answer cell
 CALL_TIMEOUT_S = 120.0  # one call of a student's function (nbgrader's per-cell limit before)
 MAX_RESPAWNS = 6  # a submission whose child keeps dying gets no more fresh children than this
-# the banned helpers are imported in the zygote so the child can refuse them; one that no longer exists is skipped
+# imported once in the zygote, so that children start warm (helper modules are refused in the child either way)
 PRELOAD = ("torch", "torchvision", "freezelab.backbones", "freezelab.data", "freezelab.training",
-           "freezelab.device", *(m for m in ex.HELPER_MODULES if importlib.util.find_spec(m) is not None))
+           "freezelab.device", *ex.HELPER_MODULES)
 _CHECK_IMPORT = re.compile(rf"^from {CHECKS_PACKAGE}\.(\w+) import (\w+)\s*$", re.M)
 
 

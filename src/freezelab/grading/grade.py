@@ -708,7 +708,8 @@ def main(argv: list[str]) -> int:
                         help="with --scheduler/--db-url: grade again even what is recorded unchanged")
     args = parser.parse_args(argv)
     if args.memory is not None and args.memory < MIN_MEMORY_MIB:
-        parser.error(f"--memory {args.memory} is too little for a Python with torch: give at least {MIN_MEMORY_MIB} (MiB)")
+        parser.error(f"--memory {args.memory} is too little for a Python with torch: "
+                     f"give at least {MIN_MEMORY_MIB} (MiB)")
     try:
         course = find_course(args.course)
         print(f"course: {course}")

@@ -24,10 +24,7 @@ from typing import Any
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Unicode
 
-from ..paths import (
-    VERDICTS_ENV,  # noqa: F401 - tests and benchmarks set the variable by this name
-    verdicts_dir,
-)
+from ..paths import verdicts_dir
 from .course import CHECKS_PACKAGE, HIDDEN_BEGIN, strip_hidden
 
 # nbgrader autograde's steps under `freezelab grade`: CheckerVerdicts instead of Execute (no kernel starts).
