@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import os
-import stat
 import sys
-import tempfile
 from collections import Counter
 from pathlib import Path
 
 from .bank import bank_dir, load_bank
 from .export import FORMATS, export
-from .progress import progress_path, reset_progress
+from .progress import progress_path, replace_file, reset_progress
 from .schema import BankError
 
 
@@ -43,16 +40,7 @@ def write_output(path: Path, text: str, force: bool) -> str | None:
         with out:
             out.write(text)
         return None
-    # Replace atomically, keeping the old file's permissions: a failed write leaves the old file whole.
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, stat.S_IMODE(path.stat().st_mode))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    replace_file(path, text)  # atomically, keeping the old file's permissions
     return None
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import sys
 import tempfile
 import time
@@ -61,14 +62,27 @@ def _upgrade(entry: dict[str, Any]) -> dict[str, Any]:
     return entry
 
 
+def replace_file(path: Path, text: str, prefix: str | None = None) -> None:
+    """Write `text` to `path` through a temp file in the same folder and a rename (keeping an old file's mode).
+
+    A crash or a failed write never leaves half a file: the old one stays whole until the rename.
+    """
+    fd, tmp = tempfile.mkstemp(prefix=prefix or f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        if path.exists():
+            os.chmod(tmp, stat.S_IMODE(path.stat().st_mode))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
 def _write(items: dict[str, dict[str, Any]]) -> None:
     path = progress_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    # Write to a temp file in the same folder, then rename: a crash never leaves half a file.
-    fd, tmp = tempfile.mkstemp(prefix=".progress-", suffix=".json", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump({"version": VERSION, "items": items}, f, indent=1, sort_keys=True)
-    os.replace(tmp, path)
+    replace_file(path, json.dumps({"version": VERSION, "items": items}, indent=1, sort_keys=True), ".progress-")
 
 
 def record(item_id: str, **fields: Any) -> dict[str, Any]:
